@@ -1,0 +1,118 @@
+#include "keys/card.h"
+
+#include <cctype>
+
+#include "keys/armor.h"
+#include "keys/fingerprint.h"
+#include "keys/labels.h"
+#include "keys/strict_parse.h"
+
+namespace rogatory {
+
+Status ValidateNodeId(std::string_view id) {
+  auto ok_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  };
+  bool ok = id.size() >= 2 && id.size() <= 32 && id[0] != '-';
+  for (char c : id) ok = ok && ok_char(c);
+  if (!ok) {
+    return MakeError(Code::kInvalidArgument,
+                     "node id '" + std::string(id) +
+                         "' is not valid: use 2 to 32 lower-case letters, digits "
+                         "and '-', not starting with '-'");
+  }
+  return {};
+}
+
+Status ValidateCountry(std::string_view cc) {
+  if (cc.size() != 2 || !std::isupper(static_cast<unsigned char>(cc[0])) ||
+      !std::isupper(static_cast<unsigned char>(cc[1]))) {
+    return MakeError(Code::kInvalidArgument,
+                     "country '" + std::string(cc) +
+                         "' is not an ISO 3166-1 alpha-2 code such as FR or NL");
+  }
+  return {};
+}
+
+Status ValidateEndpoint(std::string_view endpoint) {
+  const std::string_view prefix = "tcp://";
+  const size_t colon = endpoint.rfind(':');
+  bool ok = endpoint.substr(0, prefix.size()) == prefix &&
+            colon != std::string_view::npos && colon > prefix.size() &&
+            colon + 1 < endpoint.size();
+  if (ok) {
+    const std::string_view port = endpoint.substr(colon + 1);
+    unsigned long value = 0;
+    for (char c : port) {
+      ok = ok && std::isdigit(static_cast<unsigned char>(c));
+      value = value * 10 + static_cast<unsigned long>(c - '0');
+      if (value > 65535) ok = false;
+    }
+    ok = ok && value > 0 && port.size() <= 5;
+  }
+  if (!ok) {
+    return MakeError(Code::kInvalidArgument,
+                     "endpoint '" + std::string(endpoint) +
+                         "' is not of the form tcp://HOST:PORT");
+  }
+  return {};
+}
+
+std::string SignCard(const wire::Card& card, const SigningKey& key) {
+  wire::SignedCard signed_card;
+  signed_card.set_card(SerializeCanonical(card));
+  signed_card.set_signature(Sign(key, labels::kCard, signed_card.card()));
+  return SerializeCanonical(signed_card);
+}
+
+Result<VerifiedCard> VerifyCard(std::string_view signed_card) {
+  wire::SignedCard sc;
+  ROG_RETURN_IF_ERROR(ParseStrict(signed_card, &sc, "identity card"));
+  VerifiedCard out;
+  ROG_RETURN_IF_ERROR(ParseStrict(sc.card(), &out.card, "identity card body"));
+  const wire::Card& c = out.card;
+  if (c.version() != 1) {
+    return MakeError(Code::kInvalidArgument,
+                     "identity card has unsupported version " + std::to_string(c.version()));
+  }
+  if (c.signing_key().size() != kPublicKeyBytes ||
+      c.encryption_key().size() != kPublicKeyBytes ||
+      c.transport_key().size() != kPublicKeyBytes) {
+    return MakeError(Code::kInvalidArgument, "identity card has a key of the wrong size");
+  }
+  if (!Verify(c.signing_key(), labels::kCard, sc.card(), sc.signature())) {
+    return MakeError(Code::kUnauthenticated,
+                     "identity card signature does not verify");
+  }
+  ROG_RETURN_IF_ERROR(ValidateNodeId(c.node_id()));
+  ROG_RETURN_IF_ERROR(ValidateCountry(c.country()));
+  if (c.authority().empty()) {
+    return MakeError(Code::kInvalidArgument, "identity card has no authority name");
+  }
+  if (c.endpoints().empty()) {
+    return MakeError(Code::kInvalidArgument, "identity card has no endpoint");
+  }
+  for (const auto& e : c.endpoints()) ROG_RETURN_IF_ERROR(ValidateEndpoint(e));
+  if (c.sequence() == 0 || c.valid_until() <= c.valid_from() ||
+      c.next_key_hash().size() != kSha256Bytes) {
+    return MakeError(Code::kInvalidArgument,
+                     "identity card has an invalid sequence, validity or next-key hash");
+  }
+  out.signed_bytes = std::string(signed_card);
+  out.fingerprint = FingerprintOf(c.signing_key());
+  return out;
+}
+
+Result<VerifiedCard> VerifyArmoredCard(std::string_view text) {
+  ROG_ASSIGN_OR_RETURN(std::string bytes, Dearmor(kCardArmorType, text));
+  return VerifyCard(bytes);
+}
+
+std::string NextKeyHash(std::string_view next_signing_public_key) {
+  std::string input(labels::kNextKey);
+  input.push_back('\0');
+  input.append(next_signing_public_key);
+  return Sha256(input);
+}
+
+}  // namespace rogatory

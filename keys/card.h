@@ -1,0 +1,42 @@
+// Identity cards (SPEC section 4): a node's id, authority, country,
+// endpoints and three public keys, signed by its identity key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "keys/crypto.h"
+#include "keys/result.h"
+#include "proto/wire.pb.h"
+
+namespace rogatory {
+
+inline constexpr char kCardArmorType[] = "CARD";
+
+// A card whose signature and fields were checked.
+struct VerifiedCard {
+  wire::Card card;
+  std::string signed_bytes;  // serialized SignedCard, as received
+  std::string fingerprint;   // raw 20 bytes
+};
+
+Status ValidateNodeId(std::string_view id);
+Status ValidateCountry(std::string_view cc);
+Status ValidateEndpoint(std::string_view endpoint);
+
+// Signs `card` with `key`; returns the serialized SignedCard.
+std::string SignCard(const wire::Card& card, const SigningKey& key);
+
+// Strictly parses a serialized SignedCard, verifies its self-signature and
+// its fields. kInvalidArgument for malformed input, kUnauthenticated for a
+// bad signature.
+Result<VerifiedCard> VerifyCard(std::string_view signed_card);
+
+// Same, from the armored text form.
+Result<VerifiedCard> VerifyArmoredCard(std::string_view text);
+
+// SHA-256 commitment to a next identity key (pre-rotation).
+std::string NextKeyHash(std::string_view next_signing_public_key);
+
+}  // namespace rogatory

@@ -1,0 +1,208 @@
+#include "keys/crypto.h"
+
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include <cstring>
+
+namespace rogatory {
+
+Status InitCrypto() {
+  if (sodium_init() < 0) {
+    return MakeError(Code::kInternal, "libsodium failed to initialize");
+  }
+  return {};
+}
+
+std::string Sha256(std::string_view data) {
+  Sha256Stream s;
+  s.Update(data);
+  return s.Finish();
+}
+
+Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+}
+
+Sha256Stream::~Sha256Stream() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256Stream::Update(std::string_view data) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
+}
+
+std::string Sha256Stream::Finish() {
+  std::string out(kSha256Bytes, '\0');
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_),
+                     reinterpret_cast<unsigned char*>(out.data()), &len);
+  return out;
+}
+
+std::string RandomBytes(size_t n) {
+  std::string out(n, '\0');
+  randombytes_buf(out.data(), n);
+  return out;
+}
+
+SigningKey SigningKey::FromSeed(const SecretBytes& seed) {
+  SigningKey key{SecretBytes(crypto_sign_SECRETKEYBYTES),
+                 std::string(crypto_sign_PUBLICKEYBYTES, '\0')};
+  crypto_sign_seed_keypair(reinterpret_cast<unsigned char*>(key.public_key.data()),
+                           key.secret.data(), seed.data());
+  return key;
+}
+
+namespace {
+
+std::string Labeled(std::string_view label, std::string_view message) {
+  std::string input;
+  input.reserve(label.size() + 1 + message.size());
+  input.append(label);
+  input.push_back('\0');
+  input.append(message);
+  return input;
+}
+
+const unsigned char* U(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+unsigned char* U(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
+
+}  // namespace
+
+std::string Sign(const SigningKey& key, std::string_view label,
+                 std::string_view message) {
+  const std::string input = Labeled(label, message);
+  std::string sig(crypto_sign_BYTES, '\0');
+  crypto_sign_detached(U(sig), nullptr, U(input), input.size(), key.secret.data());
+  return sig;
+}
+
+bool Verify(std::string_view public_key, std::string_view label,
+            std::string_view message, std::string_view signature) {
+  if (public_key.size() != crypto_sign_PUBLICKEYBYTES ||
+      signature.size() != crypto_sign_BYTES) {
+    return false;
+  }
+  const std::string input = Labeled(label, message);
+  return crypto_sign_verify_detached(U(signature), U(input), input.size(),
+                                     U(public_key)) == 0;
+}
+
+BoxKey BoxKey::FromSecret(const SecretBytes& secret) {
+  BoxKey key{secret.Clone(), std::string(crypto_box_PUBLICKEYBYTES, '\0')};
+  crypto_scalarmult_base(U(key.public_key), key.secret.data());
+  return key;
+}
+
+BoxKey BoxKey::Generate() {
+  SecretBytes secret(crypto_box_SECRETKEYBYTES);
+  randombytes_buf(secret.data(), secret.size());
+  return FromSecret(secret);
+}
+
+Result<SecretBytes> BoxSharedKey(const SecretBytes& our_secret,
+                                 std::string_view their_public) {
+  if (their_public.size() != crypto_box_PUBLICKEYBYTES) {
+    return MakeError(Code::kInvalidArgument, "encryption public key has the wrong size");
+  }
+  SecretBytes shared(crypto_box_BEFORENMBYTES);
+  if (crypto_box_beforenm(shared.data(), U(their_public), our_secret.data()) != 0) {
+    return MakeError(Code::kInvalidArgument, "encryption public key is a weak point");
+  }
+  return shared;
+}
+
+std::string BoxSeal(const SecretBytes& shared, std::string_view plaintext,
+                    std::string* nonce_out) {
+  *nonce_out = RandomBytes(crypto_box_NONCEBYTES);
+  std::string box(plaintext.size() + crypto_box_MACBYTES, '\0');
+  crypto_box_easy_afternm(U(box), U(plaintext), plaintext.size(), U(*nonce_out),
+                          shared.data());
+  return box;
+}
+
+Result<SecretBytes> BoxOpen(const SecretBytes& shared, std::string_view nonce,
+                            std::string_view box) {
+  if (nonce.size() != crypto_box_NONCEBYTES || box.size() < crypto_box_MACBYTES) {
+    return MakeError(Code::kUnauthenticated, "wrapped key is malformed");
+  }
+  SecretBytes out(box.size() - crypto_box_MACBYTES);
+  if (crypto_box_open_easy_afternm(out.data(), U(box), box.size(), U(nonce),
+                                   shared.data()) != 0) {
+    return MakeError(Code::kUnauthenticated, "wrapped key does not open");
+  }
+  return out;
+}
+
+std::string AeadSeal(const SecretBytes& key, std::string_view plaintext,
+                     std::string_view ad, std::string* nonce_out) {
+  *nonce_out = RandomBytes(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  std::string ct(plaintext.size() + crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+  unsigned long long ct_len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(U(ct), &ct_len, U(plaintext),
+                                             plaintext.size(), U(ad), ad.size(),
+                                             nullptr, U(*nonce_out), key.data());
+  ct.resize(ct_len);
+  return ct;
+}
+
+Result<std::string> AeadOpen(const SecretBytes& key, std::string_view nonce,
+                             std::string_view ciphertext, std::string_view ad) {
+  if (key.size() != crypto_aead_xchacha20poly1305_ietf_KEYBYTES ||
+      nonce.size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES ||
+      ciphertext.size() < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+    return MakeError(Code::kUnauthenticated, "ciphertext is malformed");
+  }
+  std::string pt(ciphertext.size() - crypto_aead_xchacha20poly1305_ietf_ABYTES, '\0');
+  unsigned long long pt_len = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(U(pt), &pt_len, nullptr,
+                                                 U(ciphertext), ciphertext.size(),
+                                                 U(ad), ad.size(), U(nonce),
+                                                 key.data()) != 0) {
+    return MakeError(Code::kUnauthenticated, "ciphertext does not decrypt");
+  }
+  pt.resize(pt_len);
+  return pt;
+}
+
+std::string KeyedHash(const SecretBytes& key, std::string_view label) {
+  std::string out(32, '\0');
+  crypto_generichash(U(out), out.size(), U(label), label.size(), key.data(), key.size());
+  return out;
+}
+
+std::string ToHex(std::string_view bytes) {
+  std::string out(bytes.size() * 2 + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), U(bytes), bytes.size());
+  out.pop_back();
+  return out;
+}
+
+std::string ToBase64(std::string_view bytes) {
+  const size_t len = sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  std::string out(len, '\0');
+  sodium_bin2base64(out.data(), len, U(bytes), bytes.size(),
+                    sodium_base64_VARIANT_ORIGINAL);
+  out.pop_back();  // trailing NUL
+  return out;
+}
+
+Result<std::string> FromBase64(std::string_view text) {
+  std::string out(text.size() / 4 * 3 + 3, '\0');
+  size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(U(out), out.size(), text.data(), text.size(), nullptr, &len,
+                        &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+      end != text.data() + text.size()) {
+    return MakeError(Code::kInvalidArgument, "invalid base64");
+  }
+  out.resize(len);
+  // Reject non-canonical encodings (stray bits in the last character).
+  if (ToBase64(out) != text) {
+    return MakeError(Code::kInvalidArgument, "non-canonical base64");
+  }
+  return out;
+}
+
+}  // namespace rogatory

@@ -1,0 +1,89 @@
+// Sealing and opening envelopes exactly as SPEC section 4 describes.
+//
+//   OuterHeader  = version, id, sender, recipients, created, expiry,
+//                  priority, key commitment = BLAKE2b-256_K("rogatory/key-commitment/v1")
+//   InnerHeader  = OuterHeader bytes, subject, kind, handling, case, reply-to,
+//                  attachments
+//   inner sig    = Ed25519(label_inner || 0 || InnerHeader || SHA-256(body))
+//   Payload      = InnerHeader bytes, inner sig, body
+//   ciphertext   = XChaCha20-Poly1305_K(Payload, AD = OuterHeader bytes)
+//   wrapped key  = crypto_box_afternm(K) per recipient, random nonce
+//   SealedMessage= OuterHeader bytes, wrapped keys, nonce, ciphertext
+//   outer sig    = Ed25519(label_outer || 0 || SealedMessage)
+//
+// Verification order: strict parse, outer signature (junk is rejected before
+// any decryption), unwrap, key commitment, decrypt, inner header binds the
+// same outer header bytes, inner signature.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "keys/identity.h"
+#include "keys/result.h"
+#include "keys/secret.h"
+#include "proto/wire.pb.h"
+
+namespace rogatory {
+
+struct Recipient {
+  std::string fingerprint;     // raw 20 bytes
+  std::string encryption_key;  // X25519 public key
+};
+
+struct Draft {
+  std::string message_id;
+  int64_t created_at_us = 0;
+  int64_t expires_at_us = 0;
+  wire::Priority priority = wire::PRIORITY_NORMAL;
+  std::vector<Recipient> recipients;
+  wire::InnerHeader inner;  // outer_header is filled in by Seal
+  std::string body;
+};
+
+// Returns the serialized Envelope.
+Result<std::string> SealEnvelope(const Identity& sender, const Draft& draft);
+
+// A strictly parsed envelope whose structure was checked, signature not yet.
+struct ParsedEnvelope {
+  std::string bytes;  // serialized Envelope, as received
+  wire::Envelope envelope;
+  wire::SealedMessage sealed;
+  wire::OuterHeader outer;
+};
+
+// Strict parse and structural checks (versions, sizes, one wrapped key per
+// recipient, id syntax). kInvalidArgument on failure.
+Result<ParsedEnvelope> ParseEnvelope(std::string_view bytes);
+
+// Checks the outer signature against the sender's signing key.
+Status VerifyOuterSignature(const ParsedEnvelope& env,
+                            std::string_view sender_signing_key);
+
+struct OpenedMessage {
+  wire::Payload payload;
+  wire::InnerHeader inner;
+  SecretBytes content_key;
+  std::string inner_signed_sha256;  // SHA-256 of the inner signature's input
+  std::string body_sha256;
+};
+
+// Unwraps our key (as a recipient, or as the sender for any recipient) and
+// opens the payload. `peer_encryption_key` is the sender's key when we are a
+// recipient, or the chosen recipient's when we are the sender.
+Result<OpenedMessage> OpenEnvelope(const ParsedEnvelope& env,
+                                   const SecretBytes& our_encryption_secret,
+                                   std::string_view wrapped_for_fingerprint,
+                                   std::string_view peer_encryption_key,
+                                   std::string_view sender_signing_key);
+
+// Opens the payload with a disclosed content key (offline verification).
+Result<OpenedMessage> OpenWithContentKey(const ParsedEnvelope& env,
+                                         SecretBytes content_key,
+                                         std::string_view sender_signing_key);
+
+Status ValidateMessageId(std::string_view id);
+std::string NewMessageId(int64_t now_us);
+
+}  // namespace rogatory

@@ -1,0 +1,58 @@
+// A node's own identity: its three key pairs, the seed of its next identity
+// key (pre-rotation), and its signed card; and the keystore file that holds
+// them (mode 0600, optionally encrypted under an Argon2id passphrase key).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keys/crypto.h"
+#include "keys/result.h"
+#include "proto/wire.pb.h"
+
+namespace rogatory {
+
+struct CardParams {
+  std::string node_id;
+  std::string authority;
+  std::string country;
+  std::vector<std::string> endpoints;
+  int64_t valid_from_us = 0;
+  int64_t valid_until_us = 0;
+};
+
+class Identity {
+ public:
+  // Fresh keys and a card with sequence 1. Validates every parameter.
+  static Result<Identity> Generate(const CardParams& params);
+
+  const SigningKey& signing() const { return signing_; }
+  const BoxKey& encryption() const { return encryption_; }
+  const BoxKey& transport() const { return transport_; }
+  const wire::Card& card() const { return card_; }
+  const std::string& signed_card() const { return signed_card_; }
+  const std::string& fingerprint() const { return fingerprint_; }  // raw
+
+  // Writes a new keystore at `path` with O_CREAT|O_EXCL, mode 0600. With a
+  // passphrase, secrets are encrypted under an Argon2id-derived key.
+  Status WriteKeystore(const std::string& path,
+                       const std::optional<SecretBytes>& passphrase) const;
+  // Reads a keystore. Refuses a file readable by group or others
+  // (kPermissionDenied), a wrong passphrase (kUnauthenticated), a missing
+  // passphrase for an encrypted store (kFailedPrecondition).
+  static Result<Identity> ReadKeystore(const std::string& path,
+                                       const std::optional<SecretBytes>& passphrase);
+
+ private:
+  Identity() = default;
+  SigningKey signing_;
+  BoxKey encryption_;
+  BoxKey transport_;
+  SecretBytes next_seed_;
+  wire::Card card_;
+  std::string signed_card_;
+  std::string fingerprint_;
+};
+
+}  // namespace rogatory

@@ -1,0 +1,16 @@
+// Domain-separation labels. Every signature and keyed hash carries its own,
+// with the format version in it. Changing one is a protocol change.
+#pragma once
+
+namespace rogatory::labels {
+
+inline constexpr char kCard[] = "rogatory/card/v1";
+inline constexpr char kEnvelopeOuter[] = "rogatory/envelope-outer/v1";
+inline constexpr char kEnvelopeInner[] = "rogatory/envelope-inner/v1";
+inline constexpr char kKeyCommitment[] = "rogatory/key-commitment/v1";
+inline constexpr char kReceipt[] = "rogatory/receipt/v1";
+inline constexpr char kRefusal[] = "rogatory/refusal/v1";
+inline constexpr char kNextKey[] = "rogatory/next-key/v1";
+inline constexpr char kKeystore[] = "rogatory/keystore/v1";
+
+}  // namespace rogatory::labels

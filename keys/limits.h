@@ -1,0 +1,36 @@
+// Every limit, in one place. The protocol maxima here bound what any parser
+// accepts; the node's defaults can be lowered (or raised up to the maxima)
+// in node.toml, see node/config.h and docs/operator-guide.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace rogatory::limits {
+
+// Largest node-to-node frame (ZMQ_MAXMSGSIZE on every socket).
+inline constexpr int64_t kDefaultMaxFrameBytes = 16 << 20;
+// Recipients of one message.
+inline constexpr size_t kMaxRecipients = 64;
+// Message ids: letters, digits, '-' and '_', not starting with '-'.
+inline constexpr size_t kMaxMessageIdLength = 64;
+// Subject line.
+inline constexpr size_t kMaxSubjectBytes = 1024;
+// Body of one message (attachments travel separately).
+inline constexpr size_t kDefaultMaxBodyBytes = 8 << 20;
+// Control-socket request size.
+inline constexpr int64_t kMaxControlBytes = 32 << 20;
+// Deliveries sent to one peer and not yet acknowledged.
+inline constexpr size_t kDefaultInFlightPerPeer = 256;
+// Frames handled in one store transaction (group commit).
+inline constexpr size_t kDefaultCommitBatch = 256;
+// Expiry: default and maximum (SPEC section 5).
+inline constexpr int64_t kDefaultExpirySeconds = 30LL * 24 * 3600;
+inline constexpr int64_t kMaxExpirySeconds = 365LL * 24 * 3600;
+// Clock allowance for envelopes dated in the receiver's future.
+inline constexpr int64_t kDefaultClockAllowanceSeconds = 300;
+// Retry backoff cap.
+inline constexpr int64_t kDefaultRetryCapMs = 10'000;
+inline constexpr int64_t kRetryInitialMs = 500;
+
+}  // namespace rogatory::limits
