@@ -134,8 +134,10 @@ Status Identity::WriteKeystore(const std::string& path,
   return {};
 }
 
-Result<Identity> Identity::ReadKeystore(const std::string& path,
-                                        const std::optional<SecretBytes>& passphrase) {
+namespace {
+
+// Reads and strictly parses a keystore file (permission-checked).
+Result<storage::Keystore> LoadKeystoreFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
@@ -173,6 +175,20 @@ Result<Identity> Identity::ReadKeystore(const std::string& path,
     WipeString(*ks.mutable_secrets());
     return MakeError(Code::kDataLoss, "keystore " + path + " is corrupt or of an unknown version");
   }
+  return ks;
+}
+
+}  // namespace
+
+Result<std::string> Identity::ReadCard(const std::string& path) {
+  ROG_ASSIGN_OR_RETURN(storage::Keystore ks, LoadKeystoreFile(path));
+  WipeString(*ks.mutable_secrets());
+  return ks.card();
+}
+
+Result<Identity> Identity::ReadKeystore(const std::string& path,
+                                        const std::optional<SecretBytes>& passphrase) {
+  ROG_ASSIGN_OR_RETURN(storage::Keystore ks, LoadKeystoreFile(path));
   SecretBytes secrets;
   if (ks.has_kdf()) {
     if (!passphrase.has_value()) {

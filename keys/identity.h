@@ -41,6 +41,8 @@ class Identity {
   // Reads a keystore. Refuses a file readable by group or others
   // (kPermissionDenied), a wrong passphrase (kUnauthenticated), a missing
   // passphrase for an encrypted store (kFailedPrecondition).
+  // Reads only the public card from a keystore (no passphrase needed).
+  static Result<std::string> ReadCard(const std::string& path);
   static Result<Identity> ReadKeystore(const std::string& path,
                                        const std::optional<SecretBytes>& passphrase);
 

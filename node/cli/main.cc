@@ -1,0 +1,558 @@
+// rogatory: the command-line interface (SPEC section 6). Commands that need
+// only the home (init, id, peer, verify) open it directly; the others talk
+// to rogatoryd over its control socket and exit 4 when it is not reachable.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "keys/armor.h"
+#include "keys/bundle.h"
+#include "keys/card.h"
+#include "keys/crypto.h"
+#include "keys/fingerprint.h"
+#include "keys/identity.h"
+#include "node/cli/output.h"
+#include "node/clock.h"
+#include "node/config.h"
+#include "node/control_client.h"
+#include "node/home.h"
+#include "node/store.h"
+#include "node/transport.h"
+
+namespace rogatory::cli {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitVerify = 3;
+constexpr int kExitUnreachable = 4;
+constexpr int kControlTimeoutMs = 60000;
+
+int Fail(const Error& e, int code = kExitError) {
+  std::fprintf(stderr, "rogatory: error: %s\n", e.message.c_str());
+  if (!e.hint.empty()) std::fprintf(stderr, "rogatory: hint: %s\n", e.hint.c_str());
+  return code;
+}
+
+int Fail(const std::string& message, const std::string& hint = {}, int code = kExitError) {
+  return Fail(MakeError(Code::kInvalidArgument, message, hint), code);
+}
+
+void PrintJson(const nlohmann::ordered_json& j) { std::cout << j.dump(2) << "\n"; }
+
+Result<std::string> ReadFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return MakeError(Code::kNotFound,
+                     "cannot read " + what + " " + path + ": " + std::strerror(errno));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Writes a new file (mode 0600 unless `mode` says otherwise); refuses to
+// overwrite unless `force`. "-" writes to stdout.
+Status WriteFile(const std::string& path, const std::string& data, bool force,
+                 mode_t mode = 0644) {
+  if (path == "-") {
+    std::cout << data;
+    std::cout.flush();
+    return {};
+  }
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+  const int fd = ::open(path.c_str(), flags, mode);
+  if (fd < 0) {
+    const int err = errno;
+    return MakeError(Code::kUnavailable, "cannot write " + path + ": " + std::strerror(err),
+                     err == EEXIST ? "choose another name or pass --force" : "");
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      return MakeError(Code::kUnavailable, "cannot write " + path + ": " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    return MakeError(Code::kUnavailable, "cannot sync " + path);
+  }
+  return {};
+}
+
+// Calls the daemon; on failure prints the error and sets *exit_code.
+std::optional<control::ControlResponse> Call(const Home& home, control::ControlRequest req,
+                                             int* exit_code) {
+  auto resp = CallDaemon(home, std::move(req), kControlTimeoutMs);
+  if (!resp.ok()) {
+    *exit_code = Fail(resp.error(), kExitUnreachable);
+    return std::nullopt;
+  }
+  if (resp->has_error()) {
+    const auto& e = resp->error();
+    *exit_code = Fail(MakeError(static_cast<Code>(e.code()), e.message(), e.hint()));
+    return std::nullopt;
+  }
+  return std::move(resp).value();
+}
+
+// ---------------------------------------------------------------- init
+struct InitArgs {
+  std::string name, authority, country, listen, passphrase_file, valid_for = "730d";
+};
+
+int RunInit(const Home& home, const InitArgs& a) {
+  std::error_code ec;
+  std::filesystem::create_directories(home.dir(), ec);
+  if (ec) return Fail("cannot create node home " + home.dir() + ": " + ec.message());
+  ::chmod(home.dir().c_str(), 0700);
+  if (::access(home.keystore().c_str(), F_OK) == 0) {
+    return Fail("node home " + home.dir() + " is already initialized",
+                "use another --home, or remove it if you really mean to start over");
+  }
+  auto validity = ParseDuration(a.valid_for);
+  if (!validity.ok()) return Fail(validity.error());
+  std::optional<SecretBytes> passphrase;
+  if (!a.passphrase_file.empty()) {
+    auto p = ReadPassphraseFile(a.passphrase_file);
+    if (!p.ok()) return Fail(p.error());
+    passphrase = std::move(p).value();
+  }
+  const int64_t now = SystemClock().NowMicros();
+  CardParams params{a.name, a.authority, a.country, {a.listen}, now - 300'000'000LL,
+                    now + *validity};
+  auto id = Identity::Generate(params);
+  if (!id.ok()) return Fail(id.error());
+  if (auto s = WriteFile(home.config(), DefaultConfigText(a.name, a.listen), false, 0600);
+      !s.ok()) {
+    return Fail(s.error());
+  }
+  if (auto s = id->WriteKeystore(home.keystore(), passphrase); !s.ok()) return Fail(s.error());
+  auto store = Store::Open(home.store());
+  if (!store.ok()) return Fail(store.error());
+  std::cout << "initialized node " << a.name << " in " << home.dir() << "\n"
+            << "fingerprint " << FingerprintText(id->fingerprint()) << "\n";
+  std::cerr << "next: 'rogatory id export -o " << a.name
+            << ".card' and give the card and the fingerprint (over another channel) to "
+               "your partners\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- id
+Result<VerifiedCard> OwnCard(const Home& home) {
+  ROG_RETURN_IF_ERROR(home.CheckExists());
+  ROG_ASSIGN_OR_RETURN(std::string card, Identity::ReadCard(home.keystore()));
+  return VerifyCard(card);
+}
+
+int RunIdShow(const Home& home, bool json) {
+  auto vc = OwnCard(home);
+  if (!vc.ok()) return Fail(vc.error());
+  const wire::Card& c = vc->card;
+  if (json) {
+    nlohmann::ordered_json j;
+    j["id"] = c.node_id();
+    j["fingerprint"] = FingerprintText(vc->fingerprint);
+    j["authority"] = c.authority();
+    j["country"] = c.country();
+    j["endpoints"] = std::vector<std::string>(c.endpoints().begin(), c.endpoints().end());
+    j["keys"] = {{"signing", ToBase64(c.signing_key())},
+                 {"encryption", ToBase64(c.encryption_key())},
+                 {"transport", ToZ85(c.transport_key())}};
+    j["card_sequence"] = c.sequence();
+    j["valid_from"] = Rfc3339(c.valid_from());
+    j["valid_until"] = Rfc3339(c.valid_until());
+    PrintJson(j);
+  } else {
+    std::cout << "id:          " << c.node_id() << "\n"
+              << "authority:   " << c.authority() << " (" << c.country() << ")\n"
+              << "fingerprint: " << FingerprintText(vc->fingerprint) << "\n";
+    for (const auto& e : c.endpoints()) std::cout << "endpoint:    " << e << "\n";
+    std::cout << "signing:     " << ToBase64(c.signing_key()) << "\n"
+              << "encryption:  " << ToBase64(c.encryption_key()) << "\n"
+              << "transport:   " << ToZ85(c.transport_key()) << "\n"
+              << "card:        sequence " << c.sequence() << ", valid until "
+              << Rfc3339(c.valid_until()) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunIdExport(const Home& home, const std::string& out, bool force) {
+  auto vc = OwnCard(home);
+  if (!vc.ok()) return Fail(vc.error());
+  const std::string text = Armor(kCardArmorType, vc->signed_bytes);
+  if (out.empty()) {
+    std::cout << text;
+    return kExitOk;
+  }
+  if (auto s = WriteFile(out, text, force); !s.ok()) return Fail(s.error());
+  std::cerr << "wrote the card of " << vc->card.node_id() << " to " << out << "; fingerprint "
+            << FingerprintText(vc->fingerprint) << "\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- peer
+int RunPeerAdd(const Home& home, const std::string& file, const std::string& fp_text) {
+  if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
+  auto want = ParseFingerprint(fp_text);
+  if (!want.ok()) return Fail(want.error(), kExitUsage);
+  auto text = ReadFile(file, "card file");
+  if (!text.ok()) return Fail(text.error());
+  auto card = VerifyArmoredCard(*text);
+  if (!card.ok()) return Fail("card " + file + " is not valid: " + card.error().message, {},
+                              kExitVerify);
+  if (card->fingerprint != *want) {
+    return Fail("card " + file + " has fingerprint " + FingerprintText(card->fingerprint) +
+                    ", not the " + FingerprintText(*want) + " you were given",
+                "do not add it: ask the other authority, over another channel, which is right",
+                kExitVerify);
+  }
+  auto own = OwnCard(home);
+  if (own.ok() && own->fingerprint == card->fingerprint) {
+    return Fail("card " + file + " is this node's own card");
+  }
+  auto store = Store::Open(home.store());
+  if (!store.ok()) return Fail(store.error());
+  const wire::Card& c = card->card;
+  PeerRow row;
+  row.node_id = c.node_id();
+  row.fingerprint = card->fingerprint;
+  row.card = card->signed_bytes;
+  row.card_sequence = c.sequence();
+  row.authority = c.authority();
+  row.country = c.country();
+  row.signing_key = c.signing_key();
+  row.encryption_key = c.encryption_key();
+  row.transport_key = c.transport_key();
+  row.endpoint = c.endpoints(0);
+  row.source = "manual";
+  row.added_at = SystemClock().NowMicros();
+  if (auto s = (*store)->AddPeer(row); !s.ok()) return Fail(s.error());
+  std::cout << "added peer " << c.node_id() << " (" << c.authority() << ", " << c.country()
+            << ") " << FingerprintText(card->fingerprint) << "\n";
+  return kExitOk;
+}
+
+int RunPeerList(const Home& home, bool json) {
+  if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
+  auto store = Store::Open(home.store());
+  if (!store.ok()) return Fail(store.error());
+  auto peers = (*store)->ListPeers();
+  if (!peers.ok()) return Fail(peers.error());
+  if (json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (const auto& p : *peers) {
+      arr.push_back({{"id", p.node_id},
+                     {"fingerprint", FingerprintText(p.fingerprint)},
+                     {"authority", p.authority},
+                     {"country", p.country},
+                     {"endpoint", p.endpoint},
+                     {"card_sequence", p.card_sequence},
+                     {"source", p.source},
+                     {"added_at", Rfc3339(p.added_at)},
+                     {"revoked", p.revoked_at.has_value()}});
+    }
+    PrintJson(arr);
+  } else if (peers->empty()) {
+    std::cout << "no peers: add one with 'rogatory peer add CARD --fingerprint FP'\n";
+  } else {
+    for (const auto& p : *peers) {
+      std::cout << p.node_id << "  " << FingerprintText(p.fingerprint) << "  " << p.country
+                << "  " << p.authority << "  " << p.endpoint
+                << (p.revoked_at ? "  REVOKED" : "") << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- send
+struct SendArgs {
+  std::string to, subject, body, body_file, stdin_marker, priority = "normal", kind = "info",
+                                                        in_reply_to, case_id, expires,
+                                                        handling = "H0", handling_note;
+  bool body_set = false;
+  bool json = false;
+};
+
+int RunSend(const Home& home, const SendArgs& a) {
+  const int sources = (a.body_set ? 1 : 0) + (!a.body_file.empty() ? 1 : 0) +
+                      (!a.stdin_marker.empty() ? 1 : 0);
+  if (sources != 1) {
+    return Fail("give the body exactly once: --body TEXT, --body-file FILE, or - for stdin", {},
+                kExitUsage);
+  }
+  if (!a.stdin_marker.empty() && a.stdin_marker != "-") {
+    return Fail("unexpected argument '" + a.stdin_marker + "'", "use - to read the body from stdin",
+                kExitUsage);
+  }
+  control::ControlRequest req;
+  auto* s = req.mutable_send();
+  std::stringstream to(a.to);
+  for (std::string id; std::getline(to, id, ',');) {
+    if (!id.empty()) s->add_to(id);
+  }
+  s->set_subject(a.subject);
+  if (a.body_set) {
+    s->set_body(a.body);
+  } else if (!a.body_file.empty()) {
+    auto b = ReadFile(a.body_file, "body file");
+    if (!b.ok()) return Fail(b.error());
+    s->set_body(*b);
+  } else {
+    std::stringstream ss;
+    ss << std::cin.rdbuf();
+    s->set_body(ss.str());
+  }
+  static const std::map<std::string, uint32_t> kPriorities = {
+      {"normal", 1}, {"high", 2}, {"urgent", 3}};
+  static const std::map<std::string, uint32_t> kKinds = {
+      {"request", 1}, {"reply", 2}, {"status", 3}, {"info", 4}};
+  static const std::map<std::string, uint32_t> kHandling = {
+      {"H0", 0}, {"H1", 1}, {"H2", 2}, {"H3", 3}, {"h0", 0}, {"h1", 1}, {"h2", 2}, {"h3", 3}};
+  s->set_priority(kPriorities.at(a.priority));
+  s->set_kind(kKinds.at(a.kind));
+  s->set_handling(kHandling.at(a.handling));
+  if (s->handling() == 3 && a.handling_note.empty()) {
+    return Fail("handling code H3 needs --handling-note TEXT stating the restrictions", {},
+                kExitUsage);
+  }
+  s->set_handling_note(a.handling_note);
+  s->set_in_reply_to(a.in_reply_to);
+  s->set_case_id(a.case_id);
+  if (!a.expires.empty()) {
+    auto d = ParseDuration(a.expires);
+    if (!d.ok()) return Fail(d.error(), kExitUsage);
+    if (*d <= 0) return Fail("--expires must be a positive duration", {}, kExitUsage);
+    s->set_expires_in_us(*d);
+  }
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  if (a.json) PrintJson({{"id", resp->sent_id()}});
+  else std::cout << resp->sent_id() << "\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- listings
+int RunList(const Home& home, bool outbox, bool json) {
+  control::ControlRequest req;
+  if (outbox) req.mutable_outbox();
+  else req.mutable_inbox();
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  if (json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (const auto& m : resp->messages().items()) {
+      arr.push_back(outbox ? OutboxJson(m) : InboxJson(m));
+    }
+    PrintJson(arr);
+  } else {
+    std::cout << (outbox ? OutboxText(resp->messages()) : InboxText(resp->messages()));
+  }
+  return kExitOk;
+}
+
+int RunShow(const Home& home, const std::string& id, bool json) {
+  control::ControlRequest req;
+  req.mutable_show()->set_id(id);
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  if (json) PrintJson(ShowJson(resp->message()));
+  else std::cout << ShowText(resp->message());
+  return kExitOk;
+}
+
+int RunStatus(const Home& home, bool json) {
+  control::ControlRequest req;
+  req.mutable_status();
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  if (json) PrintJson(StatusJson(resp->status()));
+  else std::cout << StatusText(resp->status());
+  return kExitOk;
+}
+
+int RunExport(const Home& home, const std::string& id, const std::string& out,
+              const std::string& permission_ref, bool force) {
+  control::ControlRequest req;
+  req.mutable_export_bundle()->set_id(id);
+  req.mutable_export_bundle()->set_permission_ref(permission_ref);
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  if (auto s = WriteFile(out, resp->bundle(), force); !s.ok()) return Fail(s.error());
+  if (out != "-") std::cerr << "wrote provenance bundle of " << id << " to " << out << "\n";
+  return kExitOk;
+}
+
+int RunVerify(const std::string& file, const std::string& expect, bool json) {
+  if (!expect.empty()) {
+    if (auto fp = ParseFingerprint(expect); !fp.ok()) return Fail(fp.error(), kExitUsage);
+  }
+  auto text = ReadFile(file, "bundle");
+  if (!text.ok()) return Fail(text.error());
+  const VerifyReport r = VerifyBundle(*text, expect);
+  if (json) PrintJson(VerifyJson(r));
+  else std::cout << VerifyText(r);
+  if (!r.valid) {
+    std::fprintf(stderr, "rogatory: error: bundle %s does not verify: %s\n", file.c_str(),
+                 r.errors.empty() ? "unknown" : r.errors.front().c_str());
+    return kExitVerify;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  if (auto s = InitCrypto(); !s.ok()) return Fail(s.error());
+  CLI::App app{"rogatory: exchange mutual legal assistance traffic between authorities"};
+  app.set_version_flag("--version", ROGATORY_VERSION);
+  app.require_subcommand(1);
+  std::string home_flag;
+  app.add_option("--home", home_flag, "node home (default $ROGATORY_HOME, else ~/.rogatory)");
+  int exit_code = kExitOk;
+  auto home = [&] { return Home(Home::Resolve(home_flag)); };
+  auto add_home = [&](CLI::App* sub) {
+    sub->add_option("--home", home_flag, "node home (default $ROGATORY_HOME, else ~/.rogatory)");
+  };
+
+  InitArgs init;
+  auto* init_cmd = app.add_subcommand("init", "create a node home: keys, node.toml, empty store");
+  add_home(init_cmd);
+  init_cmd->add_option("--name", init.name, "node id, [a-z0-9][a-z0-9-]{1,31}")->required();
+  init_cmd->add_option("--authority", init.authority, "name of the authority")->required();
+  init_cmd->add_option("--country", init.country, "ISO 3166-1 alpha-2 code")->required();
+  init_cmd->add_option("--listen", init.listen, "tcp://HOST:PORT this node listens on")
+      ->required();
+  init_cmd->add_option("--passphrase-file", init.passphrase_file,
+                       "protect the keystore with the passphrase in this file");
+  init_cmd->add_option("--valid-for", init.valid_for, "card validity (default 730d)");
+  init_cmd->callback([&] { exit_code = RunInit(home(), init); });
+
+  bool json = false;
+  std::string out;
+  bool force = false;
+  auto* id_cmd = app.add_subcommand("id", "this node's identity");
+  add_home(id_cmd);
+  id_cmd->require_subcommand(1);
+  auto* id_show = id_cmd->add_subcommand("show", "node id, fingerprint, endpoints, keys");
+  id_show->add_flag("--json", json, "print JSON");
+  id_show->callback([&] { exit_code = RunIdShow(home(), json); });
+  auto* id_export = id_cmd->add_subcommand("export", "the signed identity card, armored text");
+  id_export->add_option("-o,--output", out, "write to FILE instead of stdout");
+  id_export->add_flag("--force", force, "overwrite FILE");
+  id_export->callback([&] { exit_code = RunIdExport(home(), out, force); });
+
+  std::string card_file, fingerprint;
+  auto* peer_cmd = app.add_subcommand("peer", "the roster of partner nodes");
+  add_home(peer_cmd);
+  peer_cmd->require_subcommand(1);
+  auto* peer_add = peer_cmd->add_subcommand("add", "add a partner's card after checking its fingerprint");
+  peer_add->add_option("CARD_FILE", card_file, "armored card file")->required();
+  peer_add->add_option("--fingerprint", fingerprint,
+                       "the fingerprint the partner gave you over another channel")
+      ->required();
+  peer_add->callback([&] { exit_code = RunPeerAdd(home(), card_file, fingerprint); });
+  auto* peer_list = peer_cmd->add_subcommand("list", "list roster peers");
+  peer_list->add_flag("--json", json, "print JSON");
+  peer_list->callback([&] { exit_code = RunPeerList(home(), json); });
+
+  auto* status_cmd = app.add_subcommand("status", "daemon health, peers, queue depths");
+  add_home(status_cmd);
+  status_cmd->add_flag("--json", json, "print JSON");
+  status_cmd->callback([&] { exit_code = RunStatus(home(), json); });
+
+  SendArgs send;
+  auto* send_cmd = app.add_subcommand("send", "send a signed, encrypted message");
+  add_home(send_cmd);
+  send_cmd->add_option("--to", send.to, "recipient node ids, comma separated")->required();
+  send_cmd->add_option("--subject", send.subject, "subject line")->required();
+  send_cmd->add_option("--body", send.body, "body text")
+      ->each([&](const std::string&) { send.body_set = true; });
+  send_cmd->add_option("--body-file", send.body_file, "read the body from FILE");
+  send_cmd->add_option("body_stdin", send.stdin_marker, "- reads the body from stdin");
+  send_cmd->add_option("--priority", send.priority, "urgent, high or normal")
+      ->check(CLI::IsMember({"urgent", "high", "normal"}));
+  send_cmd->add_option("--kind", send.kind, "request, reply, status or info")
+      ->check(CLI::IsMember({"request", "reply", "status", "info"}));
+  send_cmd->add_option("--in-reply-to", send.in_reply_to, "id of the message answered");
+  send_cmd->add_option("--case", send.case_id, "case id");
+  send_cmd->add_option("--expires", send.expires, "expiry, e.g. 30d, 12h, P7D (default 30d)");
+  send_cmd->add_option("--handling", send.handling, "handling code H0 (default), H1, H2, H3")
+      ->check(CLI::IsMember({"H0", "H1", "H2", "H3", "h0", "h1", "h2", "h3"}));
+  send_cmd->add_option("--handling-note", send.handling_note, "restrictions, for H3");
+  send_cmd->add_flag("--json", send.json, "print JSON");
+  send_cmd->callback([&] { exit_code = RunSend(home(), send); });
+
+  auto* inbox_cmd = app.add_subcommand("inbox", "received messages, newest first");
+  add_home(inbox_cmd);
+  inbox_cmd->add_flag("--json", json, "print JSON");
+  inbox_cmd->callback([&] { exit_code = RunList(home(), false, json); });
+  auto* outbox_cmd = app.add_subcommand("outbox", "sent messages with delivery state");
+  add_home(outbox_cmd);
+  outbox_cmd->add_flag("--json", json, "print JSON");
+  outbox_cmd->callback([&] { exit_code = RunList(home(), true, json); });
+
+  std::string msg_id;
+  auto* show_cmd = app.add_subcommand("show", "one message: header, body, signature, receipts");
+  add_home(show_cmd);
+  show_cmd->add_option("MSG", msg_id, "message id")->required();
+  show_cmd->add_flag("--json", json, "print JSON");
+  show_cmd->callback([&] { exit_code = RunShow(home(), msg_id, json); });
+
+  std::string permission_ref;
+  auto* export_cmd = app.add_subcommand("export", "write a self-contained provenance bundle");
+  add_home(export_cmd);
+  export_cmd->add_option("MSG", msg_id, "message id")->required();
+  export_cmd->add_option("-o,--output", out, "bundle file (- for stdout)")->required();
+  export_cmd->add_option("--permission-ref", permission_ref,
+                         "the sender's permission, required for H1 and H2 messages");
+  export_cmd->add_flag("--force", force, "overwrite the bundle file");
+  export_cmd->callback(
+      [&] { exit_code = RunExport(home(), msg_id, out, permission_ref, force); });
+
+  std::string bundle_file, expect;
+  auto* verify_cmd = app.add_subcommand("verify", "check a bundle offline; exit 3 if anything fails");
+  add_home(verify_cmd);
+  verify_cmd->add_option("BUNDLE", bundle_file, "bundle file")->required();
+  verify_cmd->add_option("--expect-fingerprint", expect, "the sender must have this fingerprint");
+  verify_cmd->add_flag("--json", json, "print JSON");
+  verify_cmd->callback([&] { exit_code = RunVerify(bundle_file, expect, json); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    if (what.empty()) what = e.get_name();
+    std::fprintf(stderr, "rogatory: error: %s\nrogatory: hint: see rogatory --help\n",
+                 what.c_str());
+    return kExitUsage;
+  }
+  return exit_code;
+}
+
+}  // namespace rogatory::cli
+
+int main(int argc, char** argv) { return rogatory::cli::Main(argc, argv); }

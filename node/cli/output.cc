@@ -1,0 +1,238 @@
+#include "node/cli/output.h"
+
+#include <sstream>
+
+#include "keys/crypto.h"
+#include "node/clock.h"
+
+namespace rogatory::cli {
+
+using nlohmann::ordered_json;
+
+std::string PriorityName(uint32_t p) {
+  switch (p) {
+    case 3: return "urgent";
+    case 2: return "high";
+    default: return "normal";
+  }
+}
+
+std::string KindName(uint32_t k) {
+  switch (k) {
+    case 1: return "request";
+    case 2: return "reply";
+    case 3: return "status";
+    default: return "info";
+  }
+}
+
+std::string HandlingName(uint32_t h) { return "H" + std::to_string(h <= 3 ? h : 0); }
+
+namespace {
+
+std::string TimeOrNull(int64_t us) { return us > 0 ? Rfc3339(us) : std::string(); }
+
+ordered_json Common(const control::MessageInfo& m) {
+  ordered_json j;
+  j["id"] = m.id();
+  j["from"] = m.from();
+  j["to"] = ordered_json::array();
+  for (const auto& t : m.to()) j["to"].push_back(t);
+  j["subject"] = m.subject();
+  j["kind"] = KindName(m.kind());
+  j["priority"] = PriorityName(m.priority());
+  j["handling"] = HandlingName(m.handling());
+  if (!m.handling_note().empty()) j["handling_note"] = m.handling_note();
+  j["created_at"] = Rfc3339(m.created_at());
+  j["expires_at"] = Rfc3339(m.expires_at());
+  if (!m.in_reply_to().empty()) j["in_reply_to"] = m.in_reply_to();
+  if (!m.case_id().empty()) j["case"] = m.case_id();
+  return j;
+}
+
+}  // namespace
+
+ordered_json InboxJson(const control::MessageInfo& m) {
+  ordered_json j = Common(m);
+  j["from_fingerprint"] = m.from_fingerprint();
+  j["received_at"] = Rfc3339(m.received_at());
+  j["received_seq"] = m.received_seq();
+  return j;
+}
+
+ordered_json OutboxJson(const control::MessageInfo& m) {
+  ordered_json j = Common(m);
+  j["state"] = m.state();
+  j["recipients"] = ordered_json::array();
+  for (const auto& r : m.recipients()) {
+    ordered_json rj;
+    rj["id"] = r.id();
+    rj["fingerprint"] = r.fingerprint();
+    rj["state"] = r.state();
+    rj["attempts"] = r.attempts();
+    rj["next_attempt_at"] =
+        r.next_attempt_at() > 0 ? ordered_json(Rfc3339(r.next_attempt_at())) : ordered_json();
+    rj["delivered_at"] =
+        r.delivered_at() > 0 ? ordered_json(Rfc3339(r.delivered_at())) : ordered_json();
+    rj["error"] = r.error().empty() ? ordered_json() : ordered_json(r.error());
+    j["recipients"].push_back(rj);
+  }
+  return j;
+}
+
+ordered_json ShowJson(const control::MessageInfo& m) {
+  ordered_json j = m.direction() == "in" ? InboxJson(m) : OutboxJson(m);
+  j["direction"] = m.direction();
+  j["body"] = m.body();
+  j["attachments"] = ordered_json::array();
+  for (const auto& a : m.attachments()) {
+    j["attachments"].push_back(
+        {{"name", a.name()}, {"size", a.size()}, {"sha256", ToHex(a.sha256())}});
+  }
+  j["signature"] = {{"valid", m.signature_valid()}};
+  j["receipts"] = ordered_json::array();
+  for (const auto& r : m.receipts()) {
+    j["receipts"].push_back({{"recipient", r.recipient()},
+                             {"received_at", TimeOrNull(r.received_at())},
+                             {"valid", r.valid()},
+                             {"envelope_sha256", ToHex(r.envelope_sha256())}});
+  }
+  return j;
+}
+
+ordered_json StatusJson(const control::StatusResponse& s) {
+  ordered_json j;
+  j["id"] = s.id();
+  j["fingerprint"] = s.fingerprint();
+  j["listen"] = s.listen();
+  j["version"] = s.version();
+  j["started_at"] = Rfc3339(s.started_at());
+  j["inbox"] = s.inbox();
+  j["outbox_queued"] = s.outbox_queued();
+  j["peers"] = ordered_json::array();
+  for (const auto& p : s.peers()) {
+    j["peers"].push_back({{"id", p.id()},
+                          {"connected", p.connected()},
+                          {"queued", p.queued()},
+                          {"last_error", p.last_error().empty() ? ordered_json()
+                                                                : ordered_json(p.last_error())}});
+  }
+  return j;
+}
+
+ordered_json VerifyJson(const VerifyReport& r) {
+  ordered_json j;
+  j["valid"] = r.valid;
+  j["message_id"] = r.message_id;
+  j["sender"] = r.sender.id;
+  j["fingerprint"] = r.sender.fingerprint;
+  j["authority"] = r.sender.authority;
+  j["country"] = r.sender.country;
+  j["recipients"] = ordered_json::array();
+  for (const auto& p : r.recipients) {
+    j["recipients"].push_back({{"id", p.id}, {"fingerprint", p.fingerprint}});
+  }
+  j["created_at"] = r.created_at_us > 0 ? ordered_json(Rfc3339(r.created_at_us)) : ordered_json();
+  j["subject"] = r.subject;
+  j["handling"] = r.handling;
+  j["sha256"] = r.body_sha256_hex;
+  j["receipts"] = ordered_json::array();
+  for (const auto& rc : r.receipts) {
+    j["receipts"].push_back({{"recipient", rc.recipient},
+                             {"fingerprint", rc.fingerprint},
+                             {"received_at", Rfc3339(rc.received_at_us)}});
+  }
+  if (!r.permission_ref.empty()) j["permission_ref"] = r.permission_ref;
+  j["checks"] = ordered_json::array();
+  for (const auto& c : r.checks) {
+    j["checks"].push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+  }
+  j["errors"] = r.errors;
+  return j;
+}
+
+std::string InboxText(const control::MessageList& list) {
+  std::ostringstream os;
+  if (list.items().empty()) return "inbox is empty\n";
+  for (const auto& m : list.items()) {
+    os << m.id() << "  " << Rfc3339(m.received_at()).substr(0, 19) << "Z  from " << m.from()
+       << "  [" << PriorityName(m.priority()) << ", " << KindName(m.kind()) << ", "
+       << HandlingName(m.handling()) << "]  " << m.subject() << "\n";
+  }
+  return os.str();
+}
+
+std::string OutboxText(const control::MessageList& list) {
+  std::ostringstream os;
+  if (list.items().empty()) return "outbox is empty\n";
+  for (const auto& m : list.items()) {
+    os << m.id() << "  " << Rfc3339(m.created_at()).substr(0, 19) << "Z  " << m.state()
+       << "  [" << PriorityName(m.priority()) << "]  " << m.subject() << "\n";
+    for (const auto& r : m.recipients()) {
+      os << "    to " << r.id() << ": " << r.state();
+      if (r.state() == "queued") os << " (" << r.attempts() << " attempts)";
+      if (!r.error().empty()) os << " - " << r.error();
+      os << "\n";
+    }
+  }
+  return os.str();
+}
+
+std::string ShowText(const control::MessageInfo& m) {
+  std::ostringstream os;
+  os << "Message:   " << m.id() << "\n"
+     << "From:      " << m.from() << " (" << m.from_fingerprint() << ")\n"
+     << "To:        ";
+  for (int i = 0; i < m.to_size(); ++i) os << (i ? ", " : "") << m.to(i);
+  os << "\nSubject:   " << m.subject() << "\n"
+     << "Kind:      " << KindName(m.kind()) << "   Priority: " << PriorityName(m.priority())
+     << "   Handling: " << HandlingName(m.handling());
+  if (!m.handling_note().empty()) os << " (" << m.handling_note() << ")";
+  os << "\nCreated:   " << Rfc3339(m.created_at()) << "\n"
+     << "Expires:   " << Rfc3339(m.expires_at()) << "\n";
+  if (m.direction() == "in") os << "Received:  " << Rfc3339(m.received_at()) << "\n";
+  else os << "State:     " << m.state() << "\n";
+  if (!m.in_reply_to().empty()) os << "Reply to:  " << m.in_reply_to() << "\n";
+  os << "Signature: " << (m.signature_valid() ? "valid" : "INVALID") << "\n";
+  for (const auto& r : m.receipts()) {
+    os << "Receipt:   " << r.recipient() << " at " << TimeOrNull(r.received_at())
+       << (r.valid() ? " (signature valid)" : " (signature INVALID)") << "\n";
+  }
+  os << "\n" << m.body();
+  if (!m.body().empty() && m.body().back() != '\n') os << "\n";
+  return os.str();
+}
+
+std::string StatusText(const control::StatusResponse& s) {
+  std::ostringstream os;
+  os << "node " << s.id() << " (" << s.fingerprint() << ") on " << s.listen() << ", up since "
+     << Rfc3339(s.started_at()) << "\n"
+     << "inbox " << s.inbox() << ", outbox queued " << s.outbox_queued() << "\n";
+  for (const auto& p : s.peers()) {
+    os << "  peer " << p.id() << ": " << (p.connected() ? "connected" : "not connected")
+       << ", " << p.queued() << " queued";
+    if (!p.last_error().empty()) os << ", last error: " << p.last_error();
+    os << "\n";
+  }
+  return os.str();
+}
+
+std::string VerifyText(const VerifyReport& r) {
+  std::ostringstream os;
+  os << (r.valid ? "VALID" : "NOT VALID") << ": message " << r.message_id << "\n";
+  if (!r.sender.fingerprint.empty()) {
+    os << "  sender:    " << r.sender.id << " (" << r.sender.authority << ", "
+       << r.sender.country << ") " << r.sender.fingerprint << "\n";
+  }
+  for (const auto& p : r.recipients) {
+    os << "  recipient: " << p.id << " " << p.fingerprint << "\n";
+  }
+  if (r.created_at_us > 0) os << "  created:   " << Rfc3339(r.created_at_us) << "\n";
+  if (!r.body_sha256_hex.empty()) os << "  body sha256: " << r.body_sha256_hex << "\n";
+  for (const auto& c : r.checks) {
+    os << "  [" << (c.ok ? " ok " : "FAIL") << "] " << c.name << ": " << c.detail << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace rogatory::cli

@@ -1,0 +1,154 @@
+#include "node/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "keys/card.h"
+#include "node/clock.h"
+
+namespace rogatory {
+
+namespace {
+
+Error ConfigError(std::string_view source, const std::string& what) {
+  return MakeError(Code::kInvalidArgument, std::string(source) + ": " + what,
+                   "fix the file; 'rogatory init' writes a commented example");
+}
+
+}  // namespace
+
+Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << "line " << e.source().begin.line << ": " << e.description();
+    return ConfigError(source, os.str());
+  }
+  NodeConfig cfg;
+  static const std::set<std::string> kSections = {"node", "delivery", "limits", "transport"};
+  for (const auto& [key, value] : tbl) {
+    if (!kSections.count(std::string(key.str())) || !value.is_table()) {
+      return ConfigError(source, "unknown section [" + std::string(key.str()) + "]");
+    }
+  }
+  // Reads one key; records it as known; type errors are reported.
+  std::set<std::string> known;
+  Status status;
+  auto get_str = [&](const char* section, const char* key, std::string* out) {
+    known.insert(std::string(section) + "." + key);
+    auto node = tbl[section][key];
+    if (!node) return;
+    if (!node.is_string()) {
+      status = ConfigError(source, std::string(section) + "." + key + " must be a string");
+      return;
+    }
+    *out = node.value<std::string>().value();
+  };
+  auto get_int = [&](const char* section, const char* key, int64_t* out, int64_t min,
+                     int64_t max, int64_t scale) {
+    known.insert(std::string(section) + "." + key);
+    auto node = tbl[section][key];
+    if (!node) return;
+    if (!node.is_integer()) {
+      status = ConfigError(source, std::string(section) + "." + key + " must be an integer");
+      return;
+    }
+    const int64_t v = node.value<int64_t>().value();
+    if (v < min || v > max) {
+      status = ConfigError(source, std::string(section) + "." + key + " must be between " +
+                                       std::to_string(min) + " and " + std::to_string(max));
+      return;
+    }
+    *out = v * scale;
+  };
+  auto get_duration = [&](const char* section, const char* key, int64_t* out) {
+    std::string text;
+    get_str(section, key, &text);
+    if (text.empty() || !status.ok()) return;
+    auto d = ParseDuration(text);
+    if (!d.ok()) {
+      status = ConfigError(source, std::string(section) + "." + key + ": " + d.error().message);
+      return;
+    }
+    *out = *d;
+  };
+
+  get_str("node", "id", &cfg.node_id);
+  get_str("node", "listen", &cfg.listen);
+  int64_t allowance_s = cfg.clock_allowance_us / 1000000;
+  get_int("delivery", "clock_allowance_seconds", &allowance_s, 0, 86400, 1);
+  cfg.clock_allowance_us = allowance_s * 1000000;
+  get_int("delivery", "retry_cap_ms", &cfg.retry_cap_ms, 10, 3600 * 1000, 1);
+  get_duration("delivery", "default_expiry", &cfg.default_expiry_us);
+  get_int("limits", "max_frame_bytes", &cfg.max_frame_bytes, 64 * 1024,
+          int64_t{1} << 30, 1);
+  get_int("limits", "max_body_bytes", &cfg.max_body_bytes, 1024, int64_t{1} << 28, 1);
+  get_int("limits", "in_flight_per_peer", &cfg.in_flight_per_peer, 1, 100000, 1);
+  get_int("limits", "commit_batch", &cfg.commit_batch, 1, 100000, 1);
+  int64_t hb = cfg.heartbeat_ivl_ms, hbt = cfg.heartbeat_timeout_ms;
+  get_int("transport", "heartbeat_ivl_ms", &hb, 100, 600000, 1);
+  get_int("transport", "heartbeat_timeout_ms", &hbt, 100, 600000, 1);
+  cfg.heartbeat_ivl_ms = static_cast<int>(hb);
+  cfg.heartbeat_timeout_ms = static_cast<int>(hbt);
+  if (!status.ok()) return status.error();
+
+  for (const auto& [section, value] : tbl) {
+    for (const auto& [key, v] : *value.as_table()) {
+      (void)v;
+      const std::string full = std::string(section.str()) + "." + std::string(key.str());
+      if (!known.count(full)) return ConfigError(source, "unknown setting " + full);
+    }
+  }
+  if (cfg.node_id.empty()) return ConfigError(source, "node.id is missing");
+  if (auto s = ValidateNodeId(cfg.node_id); !s.ok()) {
+    return ConfigError(source, s.error().message);
+  }
+  if (cfg.listen.empty()) return ConfigError(source, "node.listen is missing");
+  if (auto s = ValidateEndpoint(cfg.listen); !s.ok()) {
+    return ConfigError(source, "node.listen: " + s.error().message);
+  }
+  if (cfg.default_expiry_us <= 0 || cfg.default_expiry_us > cfg.max_expiry_us) {
+    return ConfigError(source, "delivery.default_expiry must be between 1s and 365d");
+  }
+  return cfg;
+}
+
+Result<NodeConfig> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return MakeError(Code::kNotFound, "cannot read " + path,
+                     "run 'rogatory init' to create a node home");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+std::string DefaultConfigText(const std::string& node_id, const std::string& listen) {
+  return "# Rogatory node settings. See docs/operator-guide.md.\n"
+         "[node]\n"
+         "id = \"" + node_id + "\"\n"
+         "listen = \"" + listen + "\"\n"
+         "\n"
+         "[delivery]\n"
+         "# clock_allowance_seconds = 300   # envelopes dated further in the future are refused\n"
+         "# retry_cap_ms = 10000            # longest wait between delivery attempts\n"
+         "# default_expiry = \"30d\"          # when --expires is not given (at most 365d)\n"
+         "\n"
+         "[limits]\n"
+         "# max_frame_bytes = 16777216      # ZMQ_MAXMSGSIZE on every socket\n"
+         "# max_body_bytes = 8388608\n"
+         "# in_flight_per_peer = 256        # unacknowledged deliveries per peer\n"
+         "# commit_batch = 256              # frames per store transaction\n"
+         "\n"
+         "[transport]\n"
+         "# heartbeat_ivl_ms = 5000\n"
+         "# heartbeat_timeout_ms = 15000\n";
+}
+
+}  // namespace rogatory

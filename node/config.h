@@ -1,0 +1,39 @@
+// node.toml: a node's settings. Every limit of keys/limits.h that an
+// operator may tune has a key here; docs/operator-guide.md lists them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "keys/limits.h"
+#include "keys/result.h"
+
+namespace rogatory {
+
+struct NodeConfig {
+  std::string node_id;
+  std::string listen;  // tcp://HOST:PORT bound by the ROUTER socket
+  // [delivery]
+  int64_t retry_cap_ms = limits::kDefaultRetryCapMs;
+  int64_t clock_allowance_us = limits::kDefaultClockAllowanceSeconds * 1000000;
+  int64_t default_expiry_us = limits::kDefaultExpirySeconds * 1000000;
+  int64_t max_expiry_us = limits::kMaxExpirySeconds * 1000000;
+  // [limits]
+  int64_t max_frame_bytes = limits::kDefaultMaxFrameBytes;
+  int64_t max_body_bytes = limits::kDefaultMaxBodyBytes;
+  int64_t in_flight_per_peer = limits::kDefaultInFlightPerPeer;
+  int64_t commit_batch = limits::kDefaultCommitBatch;
+  // [transport]
+  int heartbeat_ivl_ms = 5000;
+  int heartbeat_timeout_ms = 15000;
+};
+
+// Parses node.toml text. kInvalidArgument naming the file, line and key on
+// any problem; unknown keys are refused so a typo is never silently ignored.
+Result<NodeConfig> ParseConfig(std::string_view toml_text, std::string_view source_name);
+Result<NodeConfig> LoadConfig(const std::string& path);
+
+// The node.toml that `rogatory init` writes.
+std::string DefaultConfigText(const std::string& node_id, const std::string& listen);
+
+}  // namespace rogatory

@@ -1,0 +1,1110 @@
+#include "node/daemon.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "keys/bundle.h"
+#include "keys/card.h"
+#include "keys/crypto.h"
+#include "keys/envelope.h"
+#include "keys/fingerprint.h"
+#include "keys/identity.h"
+#include "keys/receipt.h"
+#include "keys/strict_parse.h"
+#include "node/clock.h"
+#include "node/config.h"
+#include "node/store.h"
+#include "node/transport.h"
+#include "proto/control.pb.h"
+#include "proto/wire.pb.h"
+
+namespace rogatory {
+
+namespace {
+
+constexpr int kProtocolVersion = 1;
+constexpr uint32_t kControlVersion = 1;
+
+struct Peer {
+  PeerRow row;
+  std::string fp_text;
+  bool revoked() const { return row.revoked_at.has_value(); }
+};
+
+struct Dealer {
+  zmq::socket_t socket;
+  std::string endpoint;
+  std::string transport_key;
+  bool waiting = false;  // last send hit EAGAIN: no connection yet
+};
+
+// A frame to send once the current transaction has committed.
+struct Outgoing {
+  bool via_router = false;
+  std::string routing_id;  // router replies
+  std::string peer_fp;     // dealer sends
+  std::string bytes;
+};
+
+struct PendingControl {
+  std::string client_id;
+  control::ControlResponse response;
+  bool needs_commit = false;
+};
+
+std::string FrameBytes(const wire::Frame& f) { return SerializeCanonical(f); }
+
+}  // namespace
+
+class DaemonImpl {
+ public:
+  Home home;
+  NodeConfig cfg;
+  std::optional<Identity> me;
+  std::unique_ptr<Store> store;
+  std::optional<DaemonLock> lock;
+  SystemClock clock;
+  zmq::context_t ctx{1};
+  std::unique_ptr<ZapHandler> zap;
+  std::optional<zmq::socket_t> router;
+  std::optional<zmq::socket_t> control;
+  int signal_fd = -1;
+  TransportOptions topts;
+
+  std::map<std::string, Peer> peers;              // by raw fingerprint
+  std::map<std::string, std::string> by_transport;  // transport key -> fp
+  std::map<std::string, std::string> by_id;         // node id -> fp
+  std::map<std::string, std::unique_ptr<Dealer>> dealers;  // by fp
+  std::map<std::string, std::map<int64_t, int64_t>> in_flight;  // fp -> seq -> deadline ms
+  std::map<std::string, std::string> last_error;   // fp -> text
+  std::map<std::string, int64_t> last_inbound_ms;  // fp -> monotonic ms
+  int64_t roster_version = -1;
+  int64_t next_schedule_ms = 0;
+  int64_t next_expiry_ms = 0;
+  int64_t started_at = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  std::vector<Outgoing> outgoing;
+  std::vector<PendingControl> replies;
+  bool tx_open = false;
+
+  explicit DaemonImpl(Home h) : home(std::move(h)) {}
+
+  ~DaemonImpl() {
+    if (signal_fd >= 0) ::close(signal_fd);
+    if (control.has_value()) ::unlink(home.control_socket().c_str());
+  }
+
+  // ------------------------------------------------------------ roster
+  Status LoadRoster() {
+    ROG_ASSIGN_OR_RETURN(int64_t version, store->DataVersion());
+    if (version == roster_version) return {};
+    ROG_ASSIGN_OR_RETURN(auto rows, store->ListPeers());
+    std::map<std::string, Peer> fresh;
+    by_transport.clear();
+    by_id.clear();
+    for (auto& r : rows) {
+      Peer p{std::move(r), ""};
+      p.fp_text = FingerprintText(p.row.fingerprint);
+      if (!p.revoked()) by_transport[p.row.transport_key] = p.row.fingerprint;
+      by_id[p.row.node_id] = p.row.fingerprint;
+      fresh.emplace(p.row.fingerprint, std::move(p));
+    }
+    // Drop dealers whose peer vanished, was revoked or changed keys/endpoint.
+    for (auto it = dealers.begin(); it != dealers.end();) {
+      auto p = fresh.find(it->first);
+      if (p == fresh.end() || p->second.revoked() ||
+          p->second.row.transport_key != it->second->transport_key ||
+          p->second.row.endpoint != it->second->endpoint) {
+        it = dealers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    peers = std::move(fresh);
+    roster_version = version;
+    return {};
+  }
+
+  const Peer* ActivePeer(const std::string& fp) const {
+    auto it = peers.find(fp);
+    if (it == peers.end() || it->second.revoked()) return nullptr;
+    return &it->second;
+  }
+
+  std::string NameOf(const std::string& fp) const {
+    if (fp == me->fingerprint()) return me->card().node_id();
+    auto it = peers.find(fp);
+    return it != peers.end() ? it->second.row.node_id : FingerprintText(fp);
+  }
+
+  // ------------------------------------------------------------ transactions
+  Status EnsureTx() {
+    if (tx_open) return {};
+    ROG_RETURN_IF_ERROR(store->Begin());
+    tx_open = true;
+    return {};
+  }
+
+  void CommitAndFlush() {
+    bool committed = true;
+    if (tx_open) {
+      tx_open = false;
+      auto s = store->Commit();
+      if (!s.ok()) {
+        committed = false;
+        spdlog::error("store commit failed, nothing acknowledged: {}", s.error().message);
+      }
+    }
+    if (committed) {
+      for (auto& o : outgoing) SendNow(o);
+    }
+    outgoing.clear();
+    for (auto& r : replies) {
+      if (r.needs_commit && !committed) {
+        r.response.clear_body();
+        auto* e = r.response.mutable_error();
+        e->set_code(static_cast<uint32_t>(Code::kUnavailable));
+        e->set_message("the store could not commit; nothing was queued");
+        e->set_hint("check free disk space and the daemon's log");
+      }
+      SendControlReply(r.client_id, r.response);
+    }
+    replies.clear();
+  }
+
+  void SendNow(const Outgoing& o) {
+    try {
+      if (o.via_router) {
+        router->send(zmq::buffer(o.routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        router->send(zmq::buffer(o.bytes), zmq::send_flags::dontwait);
+      } else {
+        auto it = dealers.find(o.peer_fp);
+        if (it == dealers.end()) return;
+        (void)it->second->socket.send(zmq::buffer(o.bytes), zmq::send_flags::dontwait);
+      }
+    } catch (const zmq::error_t& e) {
+      // Peer gone (EHOSTUNREACH): it will resend and get the stored receipt.
+      spdlog::debug("reply not sent: {}", e.what());
+    }
+  }
+
+  // ------------------------------------------------------------ frames
+  void Refuse(const Peer& peer, const std::string& why) {
+    spdlog::warn("refused frame from {} ({}): {}", peer.row.node_id, peer.fp_text, why);
+    last_error[peer.row.fingerprint] = why;
+  }
+
+  void Nack(const Outgoing& route, const wire::OuterHeader& outer,
+            const std::string& envelope_sha, const std::string& reason) {
+    wire::Refusal r;
+    r.set_version(1);
+    r.set_message_id(outer.message_id());
+    r.set_sender(outer.sender());
+    r.set_refuser(me->fingerprint());
+    r.set_envelope_sha256(envelope_sha);
+    r.set_reason(reason);
+    r.set_refused_at(clock.NowMicros());
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    f.mutable_nack()->set_message_id(outer.message_id());
+    f.mutable_nack()->set_refusal(SignRefusal(r, me->signing()));
+    Outgoing o = route;
+    o.bytes = FrameBytes(f);
+    outgoing.push_back(std::move(o));
+  }
+
+  void HandleFrame(const Peer& peer, const zmq::message_t& data, const Outgoing& route) {
+    last_inbound_ms[peer.row.fingerprint] = MonotonicMillis();
+    wire::Frame frame;
+    if (!frame.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+      Refuse(peer, "malformed frame (" + std::to_string(data.size()) + " bytes)");
+      return;
+    }
+    if (frame.protocol() != kProtocolVersion) {
+      Refuse(peer, "unknown protocol version " + std::to_string(frame.protocol()));
+      return;
+    }
+    switch (frame.body_case()) {
+      case wire::Frame::kDeliver: HandleDeliver(peer, frame.deliver().envelope(), route); break;
+      case wire::Frame::kAck: HandleAck(peer, frame.ack()); break;
+      case wire::Frame::kNack: HandleNack(peer, frame.nack()); break;
+      default: Refuse(peer, "frame without a known body"); break;
+    }
+  }
+
+  void HandleDeliver(const Peer& peer, const std::string& bytes, const Outgoing& route) {
+    auto env = ParseEnvelope(bytes);
+    if (!env.ok()) {
+      Refuse(peer, "envelope refused: " + env.error().message);
+      return;
+    }
+    const wire::OuterHeader& outer = env->outer;
+    const std::string& sender = outer.sender();
+    if (sender != peer.row.fingerprint) {
+      Refuse(peer, "envelope " + outer.message_id() + " is signed as " + FingerprintText(sender) +
+                       " but came over the connection of " + peer.row.node_id);
+      return;
+    }
+    const std::string env_sha = Sha256(bytes);
+    if (auto s = VerifyOuterSignature(*env, peer.row.signing_key); !s.ok()) {
+      Refuse(peer, "envelope " + outer.message_id() + ": " + s.error().message);
+      Nack(route, outer, env_sha, s.error().message);
+      return;
+    }
+    if (std::find(outer.recipients().begin(), outer.recipients().end(), me->fingerprint()) ==
+        outer.recipients().end()) {
+      Refuse(peer, "envelope " + outer.message_id() + " is not addressed to this node");
+      Nack(route, outer, env_sha, "this node is not a recipient of the message");
+      return;
+    }
+    if (auto s = EnsureTx(); !s.ok()) {
+      spdlog::error("store: {}", s.error().message);
+      return;
+    }
+    auto existing = store->FindInbox(sender, outer.message_id());
+    if (!existing.ok()) {
+      spdlog::error("{}", existing.error().message);
+      return;
+    }
+    if (existing->has_value()) {
+      const InboxRow& row = **existing;
+      if (row.envelope_sha256 == env_sha) {
+        Ack(route, outer.message_id(), row.receipt);  // byte-identical stored receipt
+      } else {
+        Refuse(peer, "message id " + outer.message_id() +
+                         " was already received with a different envelope");
+        Nack(route, outer, env_sha, "message id already used for a different envelope");
+      }
+      return;
+    }
+    const int64_t now = clock.NowMicros();
+    if (outer.expires_at() <= now) {
+      Refuse(peer, "envelope " + outer.message_id() + " arrived expired");
+      Nack(route, outer, env_sha, "the message had expired when it arrived");
+      return;
+    }
+    if (outer.created_at() > now + cfg.clock_allowance_us) {
+      Refuse(peer, "envelope " + outer.message_id() + " is dated in the future");
+      Nack(route, outer, env_sha, "the message is dated beyond the receiver's clock allowance");
+      return;
+    }
+    auto opened = OpenEnvelope(*env, me->encryption().secret, me->fingerprint(),
+                               peer.row.encryption_key, peer.row.signing_key);
+    if (!opened.ok()) {
+      Refuse(peer, "envelope " + outer.message_id() + ": " + opened.error().message);
+      Nack(route, outer, env_sha, opened.error().message);
+      return;
+    }
+    wire::Receipt rc;
+    rc.set_version(1);
+    rc.set_message_id(outer.message_id());
+    rc.set_sender(sender);
+    rc.set_sender_card_sequence(peer.row.card_sequence);
+    rc.set_recipient(me->fingerprint());
+    rc.set_recipient_card_sequence(me->card().sequence());
+    rc.set_envelope_sha256(env_sha);
+    rc.set_inner_sha256(opened->inner_signed_sha256);
+    for (const auto& a : opened->inner.attachments()) {
+      auto* ra = rc.add_attachments();
+      ra->set_sha256(a.sha256());
+      ra->set_size(a.size());
+    }
+    rc.set_received_at(now);
+    InboxRow row;
+    row.meta = MetaOf(outer, opened->inner);
+    row.envelope = bytes;
+    row.envelope_sha256 = env_sha;
+    row.inner_sha256 = opened->inner_signed_sha256;
+    row.received_at = now;
+    row.receipt = SignReceipt(rc, me->signing());
+    auto inserted = store->InsertInbox(row);
+    if (!inserted.ok()) {
+      spdlog::error("cannot store message {} from {}: {}", outer.message_id(), peer.row.node_id,
+                    inserted.error().message);
+      return;
+    }
+    spdlog::info("received message {} from {} ({} bytes)", outer.message_id(), peer.row.node_id,
+                 bytes.size());
+    Ack(route, outer.message_id(), row.receipt);
+  }
+
+  void Ack(const Outgoing& route, const std::string& id, const std::string& receipt) {
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    f.mutable_ack()->set_message_id(id);
+    f.mutable_ack()->set_receipt(receipt);
+    Outgoing o = route;
+    o.bytes = FrameBytes(f);
+    outgoing.push_back(std::move(o));
+  }
+
+  void HandleAck(const Peer& peer, const wire::Ack& ack) {
+    if (!EnsureTx().ok()) return;
+    auto pending = store->FindPending(ack.message_id(), peer.row.fingerprint);
+    if (!pending.ok() || !pending->has_value()) {
+      Refuse(peer, "receipt for unknown message " + ack.message_id());
+      return;
+    }
+    const PendingDelivery& p = **pending;
+    if (p.state == "delivered") return;  // a duplicate ack
+    auto receipt = VerifyReceipt(ack.receipt(), peer.row.signing_key);
+    Status s = receipt.ok() ? CheckReceiptMatches(*receipt, ack.message_id(), me->fingerprint(),
+                                                  peer.row.fingerprint, p.envelope_sha256,
+                                                  p.inner_sha256)
+                            : Status{receipt.error()};
+    if (!s.ok()) {
+      Refuse(peer, "receipt for " + ack.message_id() + " rejected: " + s.error().message);
+      return;
+    }
+    if (auto m = store->MarkDelivered(p.seq, peer.row.fingerprint, ack.receipt(),
+                                      clock.NowMicros());
+        !m.ok()) {
+      spdlog::error("{}", m.error().message);
+      return;
+    }
+    in_flight[peer.row.fingerprint].erase(p.seq);
+    last_error.erase(peer.row.fingerprint);
+    spdlog::info("message {} delivered to {}", ack.message_id(), peer.row.node_id);
+  }
+
+  void HandleNack(const Peer& peer, const wire::Nack& nack) {
+    if (!EnsureTx().ok()) return;
+    auto pending = store->FindPending(nack.message_id(), peer.row.fingerprint);
+    if (!pending.ok() || !pending->has_value()) {
+      Refuse(peer, "refusal for unknown message " + nack.message_id());
+      return;
+    }
+    const PendingDelivery& p = **pending;
+    auto refusal = VerifyRefusal(nack.refusal(), peer.row.signing_key);
+    if (!refusal.ok() || refusal->message_id() != nack.message_id() ||
+        refusal->refuser() != peer.row.fingerprint ||
+        refusal->envelope_sha256() != p.envelope_sha256) {
+      Refuse(peer, "refusal for " + nack.message_id() + " does not verify");
+      return;
+    }
+    if (p.state != "queued") return;
+    (void)store->MarkFailed(p.seq, peer.row.fingerprint, refusal->reason());
+    in_flight[peer.row.fingerprint].erase(p.seq);
+    last_error[peer.row.fingerprint] = refusal->reason();
+    spdlog::warn("message {} refused by {}: {}", nack.message_id(), peer.row.node_id,
+                 refusal->reason());
+  }
+
+  static MessageMeta MetaOf(const wire::OuterHeader& outer, const wire::InnerHeader& inner) {
+    MessageMeta m;
+    m.message_id = outer.message_id();
+    m.sender = outer.sender();
+    for (const auto& r : outer.recipients()) m.recipients += r;
+    m.subject = inner.subject();
+    m.kind = inner.kind();
+    m.priority = outer.priority();
+    m.handling = inner.handling();
+    m.handling_note = inner.handling_note();
+    m.case_id = inner.case_id();
+    m.in_reply_to = inner.in_reply_to();
+    m.created_at = outer.created_at();
+    m.expires_at = outer.expires_at();
+    return m;
+  }
+
+  // ------------------------------------------------------------ sockets
+  void DrainRouter(size_t budget) {
+    for (size_t i = 0; i < budget; ++i) {
+      zmq::message_t rid, data;
+      if (!router->recv(rid, zmq::recv_flags::dontwait)) return;
+      if (!rid.more()) continue;
+      (void)router->recv(data, zmq::recv_flags::none);
+      bool extra = data.more();
+      while (extra) {  // a frame must be exactly one part: discard the rest
+        zmq::message_t junk;
+        (void)router->recv(junk, zmq::recv_flags::none);
+        extra = junk.more();
+      }
+      std::string user;
+      try {
+        user = data.gets("User-Id");
+      } catch (const zmq::error_t&) {
+      }
+      auto fp = ParseFingerprint(user);
+      const Peer* peer = fp.ok() ? ActivePeer(*fp) : nullptr;
+      if (peer == nullptr) {
+        // ZAP admitted it earlier, but the roster changed since (revocation).
+        spdlog::warn("refused frame: connection of {} is no longer in the roster",
+                     user.empty() ? "an unknown peer" : user);
+        continue;
+      }
+      Outgoing route;
+      route.via_router = true;
+      route.routing_id = rid.to_string();
+      HandleFrame(*peer, data, route);
+    }
+  }
+
+  void DrainDealer(const std::string& fp, Dealer& d, size_t budget) {
+    for (size_t i = 0; i < budget; ++i) {
+      zmq::message_t data;
+      if (!d.socket.recv(data, zmq::recv_flags::dontwait)) return;
+      const Peer* peer = ActivePeer(fp);
+      if (peer == nullptr) continue;
+      Outgoing route;
+      route.peer_fp = fp;
+      HandleFrame(*peer, data, route);
+    }
+  }
+
+  Dealer* EnsureDealer(const Peer& peer) {
+    auto it = dealers.find(peer.row.fingerprint);
+    if (it != dealers.end()) return it->second.get();
+    auto s = ConnectDealer(ctx, me->transport().secret, me->transport().public_key,
+                           peer.row.transport_key, peer.row.endpoint, topts);
+    if (!s.ok()) {
+      last_error[peer.row.fingerprint] = s.error().message;
+      return nullptr;
+    }
+    auto d = std::make_unique<Dealer>(Dealer{std::move(*s), peer.row.endpoint,
+                                             peer.row.transport_key, false});
+    Dealer* raw = d.get();
+    dealers[peer.row.fingerprint] = std::move(d);
+    return raw;
+  }
+
+  int64_t BackoffMs(int attempts) {
+    int64_t base = limits::kRetryInitialMs;
+    for (int i = 1; i < attempts && base < cfg.retry_cap_ms; ++i) base *= 2;
+    base = std::min(base, cfg.retry_cap_ms);
+    std::uniform_int_distribution<int64_t> jitter(base / 2, base);
+    return jitter(rng);
+  }
+
+  void ScheduleDeliveries() {
+    const int64_t now_ms = MonotonicMillis();
+    const int64_t now = clock.NowMicros();
+    if (now_ms >= next_expiry_ms) {
+      next_expiry_ms = now_ms + 1000;
+      if (EnsureTx().ok()) {
+        auto n = store->ExpireQueued(now - cfg.clock_allowance_us);
+        if (n.ok() && *n > 0) spdlog::warn("{} deliveries expired without a receipt", *n);
+      }
+    }
+    if (now_ms < next_schedule_ms) return;
+    // In-flight entries past their deadline are presumed lost.
+    for (auto& [fp, seqs] : in_flight) {
+      for (auto it = seqs.begin(); it != seqs.end();) {
+        it = it->second <= now_ms ? seqs.erase(it) : std::next(it);
+      }
+    }
+    if (!EnsureTx().ok()) return;
+    auto due = store->DueDeliveries(now, static_cast<int>(cfg.commit_batch) * 4);
+    if (!due.ok()) {
+      spdlog::error("{}", due.error().message);
+      next_schedule_ms = now_ms + 1000;
+      return;
+    }
+    std::set<std::string> blocked;  // peers without a connection this turn
+    for (const auto& d : *due) {
+      const Peer* peer = ActivePeer(d.recipient);
+      if (peer == nullptr || blocked.count(d.recipient)) continue;
+      auto& flight = in_flight[d.recipient];
+      if (flight.count(d.seq)) continue;
+      if (static_cast<int64_t>(flight.size()) >= cfg.in_flight_per_peer) continue;
+      Dealer* dealer = EnsureDealer(*peer);
+      if (dealer == nullptr) continue;
+      wire::Frame f;
+      f.set_protocol(kProtocolVersion);
+      f.mutable_deliver()->set_envelope(d.envelope);
+      const std::string bytes = FrameBytes(f);
+      bool sent = false;
+      try {
+        sent = dealer->socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+      } catch (const zmq::error_t& e) {
+        last_error[d.recipient] = e.what();
+      }
+      const int attempts = d.attempts + 1;
+      const int64_t wait = BackoffMs(attempts);
+      if (!sent) {
+        dealer->waiting = true;
+        blocked.insert(d.recipient);
+        if (!last_error.count(d.recipient)) last_error[d.recipient] = "no connection to peer";
+      } else {
+        dealer->waiting = false;
+        flight[d.seq] = now_ms + wait;
+      }
+      (void)store->RecordAttempt(d.seq, d.recipient, attempts, now + wait * 1000);
+    }
+    auto next = store->NextAttemptAt();
+    int64_t delay = 1000;
+    if (next.ok() && next->has_value()) {
+      delay = std::clamp<int64_t>((**next - clock.NowMicros()) / 1000, 0, 1000);
+    }
+    next_schedule_ms = now_ms + delay;
+  }
+
+  // A peer whose connection came back gets its queue retried at once.
+  void OnConnectionBack(const std::string& fp) {
+    spdlog::info("connection to {} is up", NameOf(fp));
+    last_error.erase(fp);
+    next_schedule_ms = 0;
+  }
+
+  // ------------------------------------------------------------ control
+  void SendControlReply(const std::string& client, const control::ControlResponse& resp) {
+    try {
+      control->send(zmq::buffer(client), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      control->send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      control->send(zmq::buffer(resp.SerializeAsString()), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      // The CLI went away.
+    }
+  }
+
+  void DrainControl(size_t budget) {
+    for (size_t i = 0; i < budget; ++i) {
+      zmq::message_t client, empty, body;
+      if (!control->recv(client, zmq::recv_flags::dontwait)) return;
+      if (!client.more()) continue;
+      (void)control->recv(empty, zmq::recv_flags::none);
+      if (!empty.more()) continue;
+      (void)control->recv(body, zmq::recv_flags::none);
+      PendingControl pc;
+      pc.client_id = client.to_string();
+      pc.response.set_version(kControlVersion);
+      control::ControlRequest req;
+      if (!req.ParseFromArray(body.data(), static_cast<int>(body.size())) ||
+          req.version() != kControlVersion) {
+        SetError(&pc.response, MakeError(Code::kInvalidArgument,
+                                         "control request is malformed or of another version",
+                                         "use the rogatory CLI of the same version"));
+      } else {
+        HandleControl(req, &pc);
+      }
+      replies.push_back(std::move(pc));
+    }
+  }
+
+  static void SetError(control::ControlResponse* r, const Error& e) {
+    r->clear_body();
+    auto* err = r->mutable_error();
+    err->set_code(static_cast<uint32_t>(e.code));
+    err->set_message(e.message);
+    err->set_hint(e.hint);
+  }
+
+  void HandleControl(const control::ControlRequest& req, PendingControl* pc) {
+    control::ControlResponse* r = &pc->response;
+    switch (req.body_case()) {
+      case control::ControlRequest::kStatus: FillStatus(r->mutable_status()); break;
+      case control::ControlRequest::kSend: {
+        auto id = Send(req.send());
+        if (id.ok()) {
+          r->set_sent_id(*id);
+          pc->needs_commit = true;
+        } else {
+          SetError(r, id.error());
+        }
+        break;
+      }
+      case control::ControlRequest::kInbox: {
+        auto s = ListInbox(req.inbox().limit(), r->mutable_messages());
+        if (!s.ok()) SetError(r, s.error());
+        break;
+      }
+      case control::ControlRequest::kOutbox: {
+        auto s = ListOutbox(req.outbox().limit(), r->mutable_messages());
+        if (!s.ok()) SetError(r, s.error());
+        break;
+      }
+      case control::ControlRequest::kShow: {
+        auto s = Show(req.show().id(), r->mutable_message());
+        if (!s.ok()) SetError(r, s.error());
+        break;
+      }
+      case control::ControlRequest::kExportBundle: {
+        auto b = Export(req.export_bundle());
+        if (b.ok()) r->set_bundle(*b);
+        else SetError(r, b.error());
+        break;
+      }
+      default:
+        SetError(r, MakeError(Code::kInvalidArgument, "unknown control request"));
+    }
+  }
+
+  void FillStatus(control::StatusResponse* s) {
+    s->set_id(me->card().node_id());
+    s->set_fingerprint(FingerprintText(me->fingerprint()));
+    s->set_listen(cfg.listen);
+    s->set_started_at(started_at);
+    s->set_version(ROGATORY_VERSION);
+    if (auto n = store->CountInbox(); n.ok()) s->set_inbox(static_cast<uint64_t>(*n));
+    std::map<std::string, uint64_t> queued;
+    uint64_t total = 0;
+    if (auto q = store->QueueCounts(); q.ok()) {
+      for (const auto& c : *q) {
+        queued[c.recipient] += static_cast<uint64_t>(c.count);
+        total += static_cast<uint64_t>(c.count);
+      }
+    }
+    s->set_outbox_queued(total);
+    const int64_t now_ms = MonotonicMillis();
+    for (const auto& [fp, peer] : peers) {
+      auto* ps = s->add_peers();
+      ps->set_id(peer.row.node_id);
+      ps->set_connected(IsConnected(fp, now_ms));
+      ps->set_queued(queued[fp]);
+      if (auto e = last_error.find(fp); e != last_error.end()) ps->set_last_error(e->second);
+    }
+  }
+
+  bool IsConnected(const std::string& fp, int64_t now_ms) {
+    auto in = last_inbound_ms.find(fp);
+    if (in != last_inbound_ms.end() && now_ms - in->second < cfg.heartbeat_timeout_ms) {
+      return true;
+    }
+    auto d = dealers.find(fp);
+    if (d == dealers.end()) return false;
+    zmq::pollitem_t item{d->second->socket.handle(), 0, ZMQ_POLLOUT, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(0));
+    } catch (const zmq::error_t&) {
+      return false;
+    }
+    return (item.revents & ZMQ_POLLOUT) != 0;
+  }
+
+  Result<std::string> Send(const control::SendRequest& req) {
+    if (req.to().empty()) {
+      return MakeError(Code::kInvalidArgument, "no recipient", "pass --to ID[,ID...]");
+    }
+    if (static_cast<int64_t>(req.body().size()) > cfg.max_body_bytes) {
+      return MakeError(Code::kInvalidArgument,
+                       "body is " + std::to_string(req.body().size()) + " bytes; the limit is " +
+                           std::to_string(cfg.max_body_bytes),
+                       "send large content as an attachment, or raise limits.max_body_bytes");
+    }
+    if (req.subject().size() > limits::kMaxSubjectBytes) {
+      return MakeError(Code::kInvalidArgument, "subject is longer than 1024 bytes");
+    }
+    const int64_t now = clock.NowMicros();
+    const int64_t expires_in = req.expires_in_us() > 0 ? req.expires_in_us() : cfg.default_expiry_us;
+    if (expires_in > cfg.max_expiry_us) {
+      return MakeError(Code::kInvalidArgument, "expiry is longer than the maximum of 365 days");
+    }
+    Draft d;
+    d.message_id = NewMessageId(now);
+    d.created_at_us = now;
+    d.expires_at_us = now + expires_in;
+    d.priority = req.priority() == 0 ? wire::PRIORITY_NORMAL
+                                     : static_cast<wire::Priority>(req.priority());
+    OutboxRow row;
+    std::set<std::string> seen;
+    for (const auto& id : req.to()) {
+      auto it = by_id.find(id);
+      const Peer* peer = it != by_id.end() ? ActivePeer(it->second) : nullptr;
+      if (peer == nullptr) {
+        if (id == me->card().node_id()) {
+          return MakeError(Code::kInvalidArgument, "cannot send a message to this node itself");
+        }
+        return MakeError(Code::kNotFound,
+                         it == by_id.end() ? "unknown recipient '" + id + "'"
+                                           : "recipient '" + id + "' is revoked",
+                         "add its card with 'rogatory peer add CARD --fingerprint FP'");
+      }
+      if (!seen.insert(id).second) continue;
+      d.recipients.push_back({peer->row.fingerprint, peer->row.encryption_key});
+      RecipientRow rr;
+      rr.fingerprint = peer->row.fingerprint;
+      rr.node_id = peer->row.node_id;
+      rr.next_attempt_at = now;
+      row.recipients.push_back(std::move(rr));
+    }
+    d.inner.set_subject(req.subject());
+    d.inner.set_kind(req.kind() == 0 ? wire::KIND_INFO : static_cast<wire::Kind>(req.kind()));
+    d.inner.set_handling(static_cast<wire::Handling>(req.handling()));
+    d.inner.set_handling_note(req.handling_note());
+    d.inner.set_case_id(req.case_id());
+    d.inner.set_in_reply_to(req.in_reply_to());
+    d.body = req.body();
+    ROG_ASSIGN_OR_RETURN(std::string envelope, SealEnvelope(*me, d));
+    ROG_ASSIGN_OR_RETURN(ParsedEnvelope env, ParseEnvelope(envelope));
+    // Open our own envelope once: proves it is well formed and gives the
+    // inner digest receipts will be checked against.
+    ROG_ASSIGN_OR_RETURN(OpenedMessage opened,
+                         OpenEnvelope(env, me->encryption().secret, d.recipients[0].fingerprint,
+                                      d.recipients[0].encryption_key,
+                                      me->signing().public_key));
+    row.meta = MetaOf(env.outer, opened.inner);
+    row.envelope = envelope;
+    row.envelope_sha256 = Sha256(envelope);
+    row.inner_sha256 = opened.inner_signed_sha256;
+    ROG_RETURN_IF_ERROR(EnsureTx());
+    if (auto ins = store->InsertOutbox(row); !ins.ok()) return ins.error();
+    next_schedule_ms = 0;
+    spdlog::info("queued message {} for {} recipient(s)", d.message_id, d.recipients.size());
+    return d.message_id;
+  }
+
+  void FillMeta(const MessageMeta& m, control::MessageInfo* info) {
+    info->set_id(m.message_id);
+    info->set_from(NameOf(m.sender));
+    info->set_from_fingerprint(FingerprintText(m.sender));
+    for (size_t i = 0; i + kFingerprintBytes <= m.recipients.size(); i += kFingerprintBytes) {
+      info->add_to(NameOf(m.recipients.substr(i, kFingerprintBytes)));
+    }
+    info->set_subject(m.subject);
+    info->set_kind(static_cast<uint32_t>(m.kind));
+    info->set_priority(static_cast<uint32_t>(m.priority));
+    info->set_handling(static_cast<uint32_t>(m.handling));
+    info->set_handling_note(m.handling_note);
+    info->set_created_at(m.created_at);
+    info->set_expires_at(m.expires_at);
+    info->set_in_reply_to(m.in_reply_to);
+    info->set_case_id(m.case_id);
+  }
+
+  void FillInbox(const InboxRow& row, control::MessageInfo* info) {
+    FillMeta(row.meta, info);
+    info->set_direction("in");
+    info->set_received_at(row.received_at);
+    info->set_received_seq(static_cast<uint64_t>(row.received_seq));
+  }
+
+  void FillOutbox(OutboxRow row, control::MessageInfo* info) {
+    row.meta.sender = me->fingerprint();
+    FillMeta(row.meta, info);
+    info->set_direction("out");
+    bool all_delivered = true, any_failed = false, any_queued = false;
+    for (const auto& r : row.recipients) {
+      auto* rs = info->add_recipients();
+      rs->set_id(r.node_id);
+      rs->set_fingerprint(FingerprintText(r.fingerprint));
+      rs->set_state(r.state);
+      rs->set_attempts(static_cast<uint32_t>(r.attempts));
+      if (r.state == "queued") rs->set_next_attempt_at(r.next_attempt_at);
+      rs->set_delivered_at(r.delivered_at);
+      rs->set_error(r.error);
+      all_delivered &= r.state == "delivered";
+      any_failed |= r.state == "failed";
+      any_queued |= r.state == "queued";
+    }
+    info->set_state(all_delivered ? "delivered"
+                    : any_queued  ? "queued"
+                    : any_failed  ? "failed"
+                                  : "expired");
+  }
+
+  Status ListInbox(uint32_t limit, control::MessageList* out) {
+    ROG_ASSIGN_OR_RETURN(auto rows, store->ListInbox(static_cast<int>(limit)));
+    for (const auto& row : rows) FillInbox(row, out->add_items());
+    return {};
+  }
+
+  Status ListOutbox(uint32_t limit, control::MessageList* out) {
+    ROG_ASSIGN_OR_RETURN(auto rows, store->ListOutbox(static_cast<int>(limit)));
+    for (auto& row : rows) FillOutbox(std::move(row), out->add_items());
+    return {};
+  }
+
+  // Opens a stored envelope: as a recipient for inbox rows, as the sender
+  // (through the first recipient's wrapped key) for outbox rows.
+  Result<OpenedMessage> OpenStored(const std::string& envelope, bool outgoing_msg) {
+    ROG_ASSIGN_OR_RETURN(ParsedEnvelope env, ParseEnvelope(envelope));
+    if (outgoing_msg) {
+      const std::string& first = env.outer.recipients(0);
+      auto it = peers.find(first);
+      if (it == peers.end()) {
+        return MakeError(Code::kNotFound, "the first recipient's card is no longer in the roster");
+      }
+      return OpenEnvelope(env, me->encryption().secret, first, it->second.row.encryption_key,
+                          me->signing().public_key);
+    }
+    auto it = peers.find(env.outer.sender());
+    if (it == peers.end()) {
+      return MakeError(Code::kNotFound, "the sender's card is no longer in the roster");
+    }
+    ROG_RETURN_IF_ERROR(VerifyOuterSignature(env, it->second.row.signing_key));
+    return OpenEnvelope(env, me->encryption().secret, me->fingerprint(),
+                        it->second.row.encryption_key, it->second.row.signing_key);
+  }
+
+  struct Found {
+    std::optional<InboxRow> in;
+    std::optional<OutboxRow> out;
+  };
+
+  Result<Found> FindMessage(const std::string& id) {
+    Found f;
+    ROG_ASSIGN_OR_RETURN(f.in, store->GetInboxById(id));
+    if (!f.in.has_value()) {
+      ROG_ASSIGN_OR_RETURN(f.out, store->GetOutboxById(id));
+    }
+    if (!f.in.has_value() && !f.out.has_value()) {
+      return MakeError(Code::kNotFound, "no message with id '" + id + "'",
+                       "list ids with 'rogatory inbox' or 'rogatory outbox'");
+    }
+    return f;
+  }
+
+  Status Show(const std::string& id, control::MessageInfo* info) {
+    ROG_ASSIGN_OR_RETURN(Found f, FindMessage(id));
+    const std::string& envelope = f.in ? f.in->envelope : f.out->envelope;
+    if (f.in) {
+      FillInbox(*f.in, info);
+      auto* r = info->add_receipts();
+      r->set_recipient(me->card().node_id());
+      r->set_valid(VerifyReceipt(f.in->receipt, me->signing().public_key).ok());
+      wire::SignedReceipt sr;
+      wire::Receipt rc;
+      if (sr.ParseFromString(f.in->receipt) && rc.ParseFromString(sr.receipt())) {
+        r->set_received_at(rc.received_at());
+        r->set_envelope_sha256(rc.envelope_sha256());
+      }
+    } else {
+      for (const auto& rr : f.out->recipients) {
+        if (rr.receipt.empty()) continue;
+        auto* r = info->add_receipts();
+        r->set_recipient(rr.node_id);
+        auto it = peers.find(rr.fingerprint);
+        auto v = it != peers.end() ? VerifyReceipt(rr.receipt, it->second.row.signing_key)
+                                   : Result<wire::Receipt>(MakeError(Code::kNotFound, ""));
+        r->set_valid(v.ok());
+        if (v.ok()) {
+          r->set_received_at(v->received_at());
+          r->set_envelope_sha256(v->envelope_sha256());
+        }
+      }
+      FillOutbox(*f.out, info);
+    }
+    auto opened = OpenStored(envelope, f.out.has_value());
+    info->set_signature_valid(opened.ok());
+    if (opened.ok()) {
+      info->set_body(opened->payload.body());
+      for (const auto& a : opened->inner.attachments()) {
+        auto* ai = info->add_attachments();
+        ai->set_name(a.name());
+        ai->set_size(a.size());
+        ai->set_sha256(a.sha256());
+      }
+    }
+    return {};
+  }
+
+  Result<std::string> Export(const control::ExportRequest& req) {
+    ROG_ASSIGN_OR_RETURN(Found f, FindMessage(req.id()));
+    const std::string& envelope = f.in ? f.in->envelope : f.out->envelope;
+    ROG_ASSIGN_OR_RETURN(OpenedMessage opened, OpenStored(envelope, f.out.has_value()));
+    const auto handling = opened.inner.handling();
+    if ((handling == wire::HANDLING_H1 || handling == wire::HANDLING_H2) &&
+        req.permission_ref().empty()) {
+      return MakeError(Code::kFailedPrecondition,
+                       std::string("message is handling code ") +
+                           (handling == wire::HANDLING_H1 ? "H1" : "H2") +
+                           ": exporting it needs the sender's permission",
+                       "pass --permission-ref TEXT naming that permission");
+    }
+    ROG_ASSIGN_OR_RETURN(ParsedEnvelope env, ParseEnvelope(envelope));
+    BundleParts parts;
+    parts.envelope = envelope;
+    parts.content_key = &opened.content_key;
+    parts.permission_ref = req.permission_ref();
+    parts.exported_at_us = clock.NowMicros();
+    std::set<std::string> signers{env.outer.sender()};
+    for (const auto& r : env.outer.recipients()) signers.insert(r);
+    for (const auto& fp : signers) {
+      if (fp == me->fingerprint()) {
+        parts.cards.push_back(me->signed_card());
+      } else if (auto it = peers.find(fp); it != peers.end()) {
+        parts.cards.push_back(it->second.row.card);
+      }
+    }
+    if (f.in) {
+      parts.receipts.push_back(f.in->receipt);
+    } else {
+      for (const auto& rr : f.out->recipients) {
+        if (!rr.receipt.empty()) parts.receipts.push_back(rr.receipt);
+      }
+    }
+    spdlog::info("exported message {}{}", req.id(),
+                 req.permission_ref().empty() ? "" : " under permission " + req.permission_ref());
+    return MakeBundle(parts);
+  }
+
+  // ------------------------------------------------------------ loop
+  Status Loop() {
+    started_at = clock.NowMicros();
+    spdlog::info("node {} ({}) listening on {}; control socket {}", me->card().node_id(),
+                 FingerprintText(me->fingerprint()), cfg.listen, home.control_socket());
+    NotifyReady();
+    const size_t batch = static_cast<size_t>(cfg.commit_batch);
+    for (;;) {
+      std::vector<zmq::pollitem_t> items;
+      items.push_back({nullptr, signal_fd, ZMQ_POLLIN, 0});
+      items.push_back({zap->socket().handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back({router->handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back({control->handle(), 0, ZMQ_POLLIN, 0});
+      std::vector<std::string> dealer_fps;
+      for (auto& [fp, d] : dealers) {
+        short events = ZMQ_POLLIN;
+        if (d->waiting) events |= ZMQ_POLLOUT;
+        items.push_back({d->socket.handle(), 0, events, 0});
+        dealer_fps.push_back(fp);
+      }
+      const int64_t wait = std::clamp<int64_t>(next_schedule_ms - MonotonicMillis(), 0, 250);
+      try {
+        zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) return MakeError(Code::kInternal, std::string("poll: ") + e.what());
+      }
+      if (items[0].revents & ZMQ_POLLIN) {
+        signalfd_siginfo si{};
+        (void)::read(signal_fd, &si, sizeof si);
+        spdlog::info("received signal {}, shutting down", si.ssi_signo);
+        CommitAndFlush();
+        return {};
+      }
+      if (auto s = LoadRoster(); !s.ok()) spdlog::error("roster: {}", s.error().message);
+      if (items[1].revents & ZMQ_POLLIN) {
+        for (int i = 0; i < 64; ++i) {
+          zmq::pollitem_t z{zap->socket().handle(), 0, ZMQ_POLLIN, 0};
+          zmq::poll(&z, 1, std::chrono::milliseconds(0));
+          if (!(z.revents & ZMQ_POLLIN)) break;
+          zap->HandleRequest(
+              [&](std::string_view key) -> std::optional<std::string> {
+                auto it = by_transport.find(std::string(key));
+                if (it == by_transport.end()) return std::nullopt;
+                return FingerprintText(it->second);
+              },
+              [&](const std::string& address, const std::string& why) {
+                spdlog::warn("refused connection from {}: {}", address, why);
+              });
+        }
+      }
+      if (items[3].revents & ZMQ_POLLIN) DrainControl(batch);
+      if (items[2].revents & ZMQ_POLLIN) DrainRouter(batch);
+      for (size_t i = 0; i < dealer_fps.size(); ++i) {
+        const auto& item = items[4 + i];
+        auto it = dealers.find(dealer_fps[i]);
+        if (it == dealers.end()) continue;
+        if ((item.revents & ZMQ_POLLOUT) && it->second->waiting) {
+          it->second->waiting = false;
+          OnConnectionBack(dealer_fps[i]);
+          // Retry this peer's queue now rather than at its backoff time.
+          if (EnsureTx().ok()) {
+            (void)store->ResetBackoff(dealer_fps[i], clock.NowMicros());
+          }
+        }
+        if (item.revents & ZMQ_POLLIN) DrainDealer(dealer_fps[i], *it->second, batch);
+      }
+      CommitAndFlush();
+      ScheduleDeliveries();
+      CommitAndFlush();
+    }
+  }
+
+  void NotifyReady() {
+    const char* sock = std::getenv("NOTIFY_SOCKET");
+    if (sock == nullptr || *sock == '\0') return;
+    // sd_notify without linking libsystemd: one datagram to $NOTIFY_SOCKET.
+    std::string path = sock;
+    if (path[0] == '@') path[0] = '\0';
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+      ::close(fd);
+      return;
+    }
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    const std::string msg = "READY=1\nSTATUS=serving\n";
+    (void)::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+                   static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size()));
+    ::close(fd);
+  }
+};
+
+
+// ---------------------------------------------------------------- Daemon
+
+Daemon::Daemon(std::unique_ptr<DaemonImpl> impl) : impl_(std::move(impl)) {}
+Daemon::~Daemon() = default;
+
+Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
+                                               std::optional<SecretBytes> passphrase) {
+  ROG_RETURN_IF_ERROR(InitCrypto());
+  ROG_RETURN_IF_ERROR(home.CheckExists());
+  auto impl = std::make_unique<DaemonImpl>(home);
+  ROG_ASSIGN_OR_RETURN(impl->cfg, LoadConfig(home.config()));
+  {
+    ROG_ASSIGN_OR_RETURN(Identity id, Identity::ReadKeystore(home.keystore(), passphrase));
+    impl->me.emplace(std::move(id));
+  }
+  if (impl->cfg.node_id != impl->me->card().node_id()) {
+    return MakeError(Code::kInvalidArgument,
+                     home.config() + ": node.id '" + impl->cfg.node_id +
+                         "' does not match the keystore's node id '" +
+                         impl->me->card().node_id() + "'");
+  }
+  {
+    ROG_ASSIGN_OR_RETURN(DaemonLock lock, DaemonLock::Acquire(home));
+    impl->lock.emplace(std::move(lock));
+  }
+  ROG_ASSIGN_OR_RETURN(impl->store, Store::Open(home.store()));
+  ROG_RETURN_IF_ERROR(impl->LoadRoster());
+
+  impl->topts.max_frame_bytes = impl->cfg.max_frame_bytes;
+  impl->topts.heartbeat_ivl_ms = impl->cfg.heartbeat_ivl_ms;
+  impl->topts.heartbeat_timeout_ms = impl->cfg.heartbeat_timeout_ms;
+  ROG_ASSIGN_OR_RETURN(impl->zap, ZapHandler::Bind(impl->ctx));
+  {
+    ROG_ASSIGN_OR_RETURN(zmq::socket_t r, BindRouter(impl->ctx, impl->me->transport().secret,
+                                                     impl->cfg.listen, impl->topts));
+    impl->router.emplace(std::move(r));
+  }
+  // The control socket: a ROUTER on ipc:// in the 0700 home, made 0600.
+  try {
+    ::unlink(home.control_socket().c_str());  // stale socket of a killed daemon
+    zmq::socket_t c(impl->ctx, zmq::socket_type::router);
+    c.set(zmq::sockopt::linger, 0);
+    c.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(limits::kMaxControlBytes));
+    const mode_t old = ::umask(0177);
+    try {
+      c.bind(home.control_endpoint());
+    } catch (...) {
+      ::umask(old);
+      throw;
+    }
+    ::umask(old);
+    ::chmod(home.control_socket().c_str(), 0600);
+    impl->control.emplace(std::move(c));
+  } catch (const zmq::error_t& e) {
+    return MakeError(Code::kUnavailable,
+                     "cannot open the control socket " + home.control_socket() + ": " + e.what());
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  impl->signal_fd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (impl->signal_fd < 0) {
+    return MakeError(Code::kInternal, "cannot create a signalfd");
+  }
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+Status Daemon::Run() { return impl_->Loop(); }
+
+}  // namespace rogatory

@@ -1,0 +1,69 @@
+// rogatoryd: the node daemon. Runs in the foreground, logs one line per
+// event to stderr, stops cleanly on SIGTERM.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "node/daemon.h"
+#include "node/home.h"
+
+int main(int argc, char** argv) {
+  // Block the signals before any thread exists, so ZeroMQ's threads inherit
+  // the mask and only the daemon's signalfd sees them.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"rogatoryd: the Rogatory node daemon"};
+  std::string home_flag, passphrase_file;
+  bool debug = false;
+  app.add_option("--home", home_flag, "node home (default $ROGATORY_HOME, else ~/.rogatory)");
+  app.add_option("--passphrase-file", passphrase_file,
+                 "file holding the keystore passphrase (also $CREDENTIALS_DIRECTORY/passphrase)");
+  app.add_flag("--debug", debug, "log debug events");
+  app.set_version_flag("--version", ROGATORY_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "rogatoryd: error: %s\nrogatoryd: hint: see rogatoryd --help\n",
+                 e.what());
+    return 2;
+  }
+
+  auto logger = spdlog::stderr_logger_st("rogatoryd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(debug ? spdlog::level::debug : spdlog::level::info);
+
+  const rogatory::Home home(rogatory::Home::Resolve(home_flag));
+  auto passphrase = rogatory::FindPassphrase(passphrase_file);
+  if (!passphrase.ok()) {
+    std::fprintf(stderr, "rogatoryd: error: %s\n", passphrase.error().message.c_str());
+    return 1;
+  }
+  auto daemon = rogatory::Daemon::Create(home, std::move(passphrase).value());
+  if (!daemon.ok()) {
+    std::fprintf(stderr, "rogatoryd: error: %s\n", daemon.error().message.c_str());
+    if (!daemon.error().hint.empty()) {
+      std::fprintf(stderr, "rogatoryd: hint: %s\n", daemon.error().hint.c_str());
+    }
+    return 1;
+  }
+  auto status = (*daemon)->Run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "rogatoryd: error: %s\n", status.error().message.c_str());
+    return 1;
+  }
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,643 @@
+#include "node/store.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <functional>
+
+namespace rogatory {
+
+namespace {
+
+// Runs `fn`, turning SQLite exceptions into errors at the module boundary.
+template <typename F>
+auto Guard(const char* what, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const SQLite::Exception& e) {
+    const int code = e.getErrorCode();
+    Code c = Code::kInternal;
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) c = Code::kUnavailable;
+    else if (code == SQLITE_FULL || code == SQLITE_IOERR) c = Code::kUnavailable;
+    else if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) c = Code::kDataLoss;
+    else if (code == SQLITE_CONSTRAINT) c = Code::kAlreadyExists;
+    std::string hint;
+    if (code == SQLITE_FULL) hint = "free disk space; nothing was lost";
+    return MakeError(c, std::string("store: ") + what + ": " + e.what(), hint);
+  }
+}
+
+void BindBlob(SQLite::Statement& q, int i, const std::string& s) {
+  q.bind(i, s.data(), static_cast<int>(s.size()));
+}
+
+std::string Blob(const SQLite::Column& c) {
+  if (c.isNull()) return {};
+  return std::string(static_cast<const char*>(c.getBlob()), static_cast<size_t>(c.getBytes()));
+}
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE peers(
+  node_id TEXT PRIMARY KEY,
+  fingerprint BLOB NOT NULL UNIQUE,
+  card BLOB NOT NULL,
+  card_sequence INTEGER NOT NULL,
+  authority TEXT NOT NULL,
+  country TEXT NOT NULL,
+  signing_key BLOB NOT NULL,
+  encryption_key BLOB NOT NULL,
+  transport_key BLOB NOT NULL UNIQUE,
+  endpoint TEXT NOT NULL,
+  source TEXT NOT NULL,
+  added_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE TABLE inbox(
+  received_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  sender BLOB NOT NULL,
+  message_id TEXT NOT NULL,
+  recipients BLOB NOT NULL,
+  subject TEXT NOT NULL, kind INTEGER NOT NULL, priority INTEGER NOT NULL,
+  handling INTEGER NOT NULL, handling_note TEXT NOT NULL, case_id TEXT NOT NULL,
+  in_reply_to TEXT NOT NULL,
+  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  envelope BLOB NOT NULL, envelope_sha256 BLOB NOT NULL, inner_sha256 BLOB NOT NULL,
+  received_at INTEGER NOT NULL,
+  receipt BLOB NOT NULL,
+  UNIQUE(sender, message_id)
+);
+CREATE INDEX inbox_by_id ON inbox(message_id);
+CREATE TABLE outbox(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL UNIQUE,
+  recipients BLOB NOT NULL,
+  subject TEXT NOT NULL, kind INTEGER NOT NULL, priority INTEGER NOT NULL,
+  handling INTEGER NOT NULL, handling_note TEXT NOT NULL, case_id TEXT NOT NULL,
+  in_reply_to TEXT NOT NULL,
+  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  envelope BLOB NOT NULL, envelope_sha256 BLOB NOT NULL, inner_sha256 BLOB NOT NULL
+);
+CREATE TABLE outbox_recipients(
+  seq INTEGER NOT NULL REFERENCES outbox(seq),
+  recipient BLOB NOT NULL,
+  node_id TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  delivered_at INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  receipt BLOB,
+  PRIMARY KEY(seq, recipient)
+);
+CREATE INDEX outbox_due ON outbox_recipients(state, next_attempt_at);
+CREATE INDEX outbox_queue ON outbox_recipients(state, recipient, priority DESC, seq);
+)sql";
+
+void ReadMeta(const SQLite::Statement& q, int first, MessageMeta* m) {
+  m->recipients = Blob(q.getColumn(first));
+  m->subject = q.getColumn(first + 1).getString();
+  m->kind = q.getColumn(first + 2).getInt();
+  m->priority = q.getColumn(first + 3).getInt();
+  m->handling = q.getColumn(first + 4).getInt();
+  m->handling_note = q.getColumn(first + 5).getString();
+  m->case_id = q.getColumn(first + 6).getString();
+  m->in_reply_to = q.getColumn(first + 7).getString();
+  m->created_at = q.getColumn(first + 8).getInt64();
+  m->expires_at = q.getColumn(first + 9).getInt64();
+}
+
+void BindMeta(SQLite::Statement& q, int first, const MessageMeta& m) {
+  BindBlob(q, first, m.recipients);
+  q.bind(first + 1, m.subject);
+  q.bind(first + 2, m.kind);
+  q.bind(first + 3, m.priority);
+  q.bind(first + 4, m.handling);
+  q.bind(first + 5, m.handling_note);
+  q.bind(first + 6, m.case_id);
+  q.bind(first + 7, m.in_reply_to);
+  q.bind(first + 8, static_cast<int64_t>(m.created_at));
+  q.bind(first + 9, static_cast<int64_t>(m.expires_at));
+}
+
+constexpr const char* kMetaCols =
+    "recipients, subject, kind, priority, handling, handling_note, case_id, in_reply_to, "
+    "created_at, expires_at";
+
+}  // namespace
+
+Store::Store(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
+
+// Every public method runs through here: SQLite exceptions become errors, and
+// every cached statement is reset afterwards so no read transaction lingers
+// (it would hide other connections' commits and block checkpoints).
+template <typename F>
+auto Store::Run(const char* what, F&& fn) -> decltype(fn()) {
+  auto result = Guard(what, std::forward<F>(fn));
+  for (auto& entry : cache_) {
+    try {
+      entry.second->reset();
+    } catch (const SQLite::Exception&) {
+    }
+  }
+  return result;
+}
+Store::~Store() {
+  cache_.clear();
+  if (in_tx_) Rollback();
+}
+
+SQLite::Statement& Store::Prepare(const char* sql) {
+  for (auto& [key, stmt] : cache_) {
+    if (key == sql) {
+      stmt->reset();
+      stmt->clearBindings();
+      return *stmt;
+    }
+  }
+  cache_.emplace_back(sql, std::make_unique<SQLite::Statement>(*db_, sql));
+  return *cache_.back().second;
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  return Guard("open", [&]() -> Result<std::unique_ptr<Store>> {
+    auto db = std::make_unique<SQLite::Database>(
+        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX);
+    db->setBusyTimeout(10000);
+    db->exec("PRAGMA journal_mode=WAL");
+    db->exec("PRAGMA synchronous=FULL");
+    db->exec("PRAGMA foreign_keys=ON");
+    std::unique_ptr<Store> store(new Store(std::move(db)));
+    ROG_RETURN_IF_ERROR(store->Migrate());
+    return store;
+  });
+}
+
+Status Store::Migrate() {
+  return Run("migrate", [&]() -> Status {
+    db_->exec("BEGIN IMMEDIATE");
+    try {
+      db_->exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+      int version = 0;
+      {
+        SQLite::Statement q(*db_, "SELECT value FROM meta WHERE key='schema_version'");
+        if (q.executeStep()) version = std::stoi(q.getColumn(0).getString());
+      }
+      if (version > kSchemaVersion) {
+        db_->exec("ROLLBACK");
+        return MakeError(Code::kFailedPrecondition,
+                         "store was written by a newer Rogatory (schema " +
+                             std::to_string(version) + ", this build knows " +
+                             std::to_string(kSchemaVersion) + "); it was not touched",
+                         "run the newer rogatory version");
+      }
+      if (version < 1) db_->exec(kSchemaV1);
+      // Future migrations: if (version < 2) { ... }
+      db_->exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '" +
+                std::to_string(kSchemaVersion) + "')");
+      db_->exec("COMMIT");
+    } catch (...) {
+      db_->exec("ROLLBACK");
+      throw;
+    }
+    return {};
+  });
+}
+
+Status Store::Begin() {
+  return Run("begin", [&]() -> Status {
+    db_->exec("BEGIN IMMEDIATE");
+    in_tx_ = true;
+    return {};
+  });
+}
+
+Status Store::Commit() {
+  return Run("commit", [&]() -> Status {
+    try {
+      db_->exec("COMMIT");
+    } catch (...) {
+      Rollback();
+      throw;
+    }
+    in_tx_ = false;
+    return {};
+  });
+}
+
+void Store::Rollback() {
+  in_tx_ = false;
+  try {
+    db_->exec("ROLLBACK");
+  } catch (const SQLite::Exception&) {
+    // Already rolled back by SQLite (for example after SQLITE_FULL).
+  }
+}
+
+Result<int64_t> Store::DataVersion() {
+  return Run("data_version", [&]() -> Result<int64_t> {
+    auto& q = Prepare("PRAGMA data_version");
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+Status Store::AddPeer(const PeerRow& p) {
+  return Run("add peer", [&]() -> Status {
+    auto& find = Prepare(
+        "SELECT node_id, fingerprint, card_sequence FROM peers "
+        "WHERE node_id=?1 OR fingerprint=?2 OR transport_key=?3");
+    find.bind(1, p.node_id);
+    BindBlob(find, 2, p.fingerprint);
+    BindBlob(find, 3, p.transport_key);
+    bool update = false;
+    while (find.executeStep()) {
+      const std::string id = find.getColumn(0).getString();
+      const std::string fp = Blob(find.getColumn(1));
+      const auto seq = static_cast<uint64_t>(find.getColumn(2).getInt64());
+      if (id != p.node_id || fp != p.fingerprint) {
+        return MakeError(Code::kAlreadyExists,
+                         "roster already has peer '" + id +
+                             "' with a different node id or fingerprint",
+                         "remove or revoke the old entry first");
+      }
+      if (seq >= p.card_sequence) {
+        return MakeError(Code::kAlreadyExists,
+                         "peer '" + id + "' is already in the roster with card sequence " +
+                             std::to_string(seq));
+      }
+      update = true;
+    }
+    auto& q = Prepare(
+        "INSERT INTO peers(node_id, fingerprint, card, card_sequence, authority, country, "
+        "signing_key, encryption_key, transport_key, endpoint, source, added_at, revoked_at) "
+        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,NULL) "
+        "ON CONFLICT(node_id) DO UPDATE SET card=excluded.card, "
+        "card_sequence=excluded.card_sequence, authority=excluded.authority, "
+        "country=excluded.country, encryption_key=excluded.encryption_key, "
+        "transport_key=excluded.transport_key, endpoint=excluded.endpoint");
+    q.bind(1, p.node_id);
+    BindBlob(q, 2, p.fingerprint);
+    BindBlob(q, 3, p.card);
+    q.bind(4, static_cast<int64_t>(p.card_sequence));
+    q.bind(5, p.authority);
+    q.bind(6, p.country);
+    BindBlob(q, 7, p.signing_key);
+    BindBlob(q, 8, p.encryption_key);
+    BindBlob(q, 9, p.transport_key);
+    q.bind(10, p.endpoint);
+    q.bind(11, p.source);
+    q.bind(12, static_cast<int64_t>(p.added_at));
+    q.exec();
+    (void)update;
+    return {};
+  });
+}
+
+Result<std::vector<PeerRow>> Store::ListPeers() {
+  return Run("list peers", [&]() -> Result<std::vector<PeerRow>> {
+    auto& q = Prepare(
+        "SELECT node_id, fingerprint, card, card_sequence, authority, country, signing_key, "
+        "encryption_key, transport_key, endpoint, source, added_at, revoked_at "
+        "FROM peers ORDER BY node_id");
+    std::vector<PeerRow> out;
+    while (q.executeStep()) {
+      PeerRow p;
+      p.node_id = q.getColumn(0).getString();
+      p.fingerprint = Blob(q.getColumn(1));
+      p.card = Blob(q.getColumn(2));
+      p.card_sequence = static_cast<uint64_t>(q.getColumn(3).getInt64());
+      p.authority = q.getColumn(4).getString();
+      p.country = q.getColumn(5).getString();
+      p.signing_key = Blob(q.getColumn(6));
+      p.encryption_key = Blob(q.getColumn(7));
+      p.transport_key = Blob(q.getColumn(8));
+      p.endpoint = q.getColumn(9).getString();
+      p.source = q.getColumn(10).getString();
+      p.added_at = q.getColumn(11).getInt64();
+      if (!q.getColumn(12).isNull()) p.revoked_at = q.getColumn(12).getInt64();
+      out.push_back(std::move(p));
+    }
+    return out;
+  });
+}
+
+namespace {
+
+InboxRow ReadInbox(const SQLite::Statement& q) {
+  InboxRow r;
+  r.received_seq = q.getColumn(0).getInt64();
+  r.meta.sender = Blob(q.getColumn(1));
+  r.meta.message_id = q.getColumn(2).getString();
+  ReadMeta(q, 3, &r.meta);
+  r.envelope = Blob(q.getColumn(13));
+  r.envelope_sha256 = Blob(q.getColumn(14));
+  r.inner_sha256 = Blob(q.getColumn(15));
+  r.received_at = q.getColumn(16).getInt64();
+  r.receipt = Blob(q.getColumn(17));
+  return r;
+}
+
+#define INBOX_COLS                                                                   \
+  "received_seq, sender, message_id, recipients, subject, kind, priority, handling, " \
+  "handling_note, case_id, in_reply_to, created_at, expires_at, envelope, "          \
+  "envelope_sha256, inner_sha256, received_at, receipt"
+
+}  // namespace
+
+Result<std::optional<InboxRow>> Store::FindInbox(const std::string& sender,
+                                                 const std::string& message_id) {
+  return Run("find inbox", [&]() -> Result<std::optional<InboxRow>> {
+    auto& q = Prepare("SELECT " INBOX_COLS " FROM inbox WHERE sender=?1 AND message_id=?2");
+    BindBlob(q, 1, sender);
+    q.bind(2, message_id);
+    if (!q.executeStep()) return std::optional<InboxRow>();
+    return std::optional<InboxRow>(ReadInbox(q));
+  });
+}
+
+Result<int64_t> Store::InsertInbox(const InboxRow& r) {
+  return Run("insert inbox", [&]() -> Result<int64_t> {
+    auto& q = Prepare(
+        "INSERT INTO inbox(sender, message_id, recipients, subject, kind, priority, handling, "
+        "handling_note, case_id, in_reply_to, created_at, expires_at, envelope, "
+        "envelope_sha256, inner_sha256, received_at, receipt) "
+        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)");
+    BindBlob(q, 1, r.meta.sender);
+    q.bind(2, r.meta.message_id);
+    BindMeta(q, 3, r.meta);
+    BindBlob(q, 13, r.envelope);
+    BindBlob(q, 14, r.envelope_sha256);
+    BindBlob(q, 15, r.inner_sha256);
+    q.bind(16, static_cast<int64_t>(r.received_at));
+    BindBlob(q, 17, r.receipt);
+    q.exec();
+    return db_->getLastInsertRowid();
+  });
+}
+
+Result<std::vector<InboxRow>> Store::ListInbox(int limit) {
+  return Run("list inbox", [&]() -> Result<std::vector<InboxRow>> {
+    auto& q = Prepare("SELECT " INBOX_COLS " FROM inbox ORDER BY received_seq DESC LIMIT ?1");
+    q.bind(1, limit > 0 ? limit : -1);
+    std::vector<InboxRow> out;
+    while (q.executeStep()) out.push_back(ReadInbox(q));
+    return out;
+  });
+}
+
+Result<std::optional<InboxRow>> Store::GetInboxById(const std::string& message_id) {
+  return Run("get inbox", [&]() -> Result<std::optional<InboxRow>> {
+    auto& q = Prepare("SELECT " INBOX_COLS
+                      " FROM inbox WHERE message_id=?1 ORDER BY received_seq DESC LIMIT 1");
+    q.bind(1, message_id);
+    if (!q.executeStep()) return std::optional<InboxRow>();
+    return std::optional<InboxRow>(ReadInbox(q));
+  });
+}
+
+Result<int64_t> Store::CountInbox() {
+  return Run("count inbox", [&]() -> Result<int64_t> {
+    auto& q = Prepare("SELECT COUNT(*) FROM inbox");
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+Result<int64_t> Store::InsertOutbox(const OutboxRow& r) {
+  return Run("insert outbox", [&]() -> Result<int64_t> {
+    auto& q = Prepare(
+        "INSERT INTO outbox(message_id, recipients, subject, kind, priority, handling, "
+        "handling_note, case_id, in_reply_to, created_at, expires_at, envelope, "
+        "envelope_sha256, inner_sha256) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
+    q.bind(1, r.meta.message_id);
+    BindMeta(q, 2, r.meta);
+    BindBlob(q, 12, r.envelope);
+    BindBlob(q, 13, r.envelope_sha256);
+    BindBlob(q, 14, r.inner_sha256);
+    q.exec();
+    const int64_t seq = db_->getLastInsertRowid();
+    for (const auto& rc : r.recipients) {
+      auto& qr = Prepare(
+          "INSERT INTO outbox_recipients(seq, recipient, node_id, priority, expires_at, state, "
+          "next_attempt_at) VALUES(?1,?2,?3,?4,?5,'queued',?6)");
+      qr.bind(1, static_cast<int64_t>(seq));
+      BindBlob(qr, 2, rc.fingerprint);
+      qr.bind(3, rc.node_id);
+      qr.bind(4, r.meta.priority);
+      qr.bind(5, static_cast<int64_t>(r.meta.expires_at));
+      qr.bind(6, static_cast<int64_t>(rc.next_attempt_at));
+      qr.exec();
+    }
+    return seq;
+  });
+}
+
+Result<std::vector<DueDelivery>> Store::DueDeliveries(int64_t now, int limit) {
+  return Run("due deliveries", [&]() -> Result<std::vector<DueDelivery>> {
+    auto& q = Prepare(
+        "SELECT r.seq, o.message_id, r.recipient, r.priority, r.attempts, o.envelope "
+        "FROM outbox_recipients r JOIN outbox o ON o.seq = r.seq "
+        "WHERE r.state='queued' AND r.next_attempt_at <= ?1 "
+        "ORDER BY r.priority DESC, r.seq LIMIT ?2");
+    q.bind(1, static_cast<int64_t>(now));
+    q.bind(2, limit);
+    std::vector<DueDelivery> out;
+    while (q.executeStep()) {
+      DueDelivery d;
+      d.seq = q.getColumn(0).getInt64();
+      d.message_id = q.getColumn(1).getString();
+      d.recipient = Blob(q.getColumn(2));
+      d.priority = q.getColumn(3).getInt();
+      d.attempts = q.getColumn(4).getInt();
+      d.envelope = Blob(q.getColumn(5));
+      out.push_back(std::move(d));
+    }
+    return out;
+  });
+}
+
+Status Store::RecordAttempt(int64_t seq, const std::string& recipient, int attempts,
+                            int64_t next_attempt_at) {
+  return Run("record attempt", [&]() -> Status {
+    auto& q = Prepare(
+        "UPDATE outbox_recipients SET attempts=?3, next_attempt_at=?4 "
+        "WHERE seq=?1 AND recipient=?2 AND state='queued'");
+    q.bind(1, static_cast<int64_t>(seq));
+    BindBlob(q, 2, recipient);
+    q.bind(3, attempts);
+    q.bind(4, static_cast<int64_t>(next_attempt_at));
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::optional<PendingDelivery>> Store::FindPending(const std::string& message_id,
+                                                          const std::string& recipient) {
+  return Run("find pending", [&]() -> Result<std::optional<PendingDelivery>> {
+    auto& q = Prepare(
+        "SELECT r.seq, r.state, o.envelope_sha256, o.inner_sha256 FROM outbox o "
+        "JOIN outbox_recipients r ON r.seq=o.seq WHERE o.message_id=?1 AND r.recipient=?2");
+    q.bind(1, message_id);
+    BindBlob(q, 2, recipient);
+    if (!q.executeStep()) return std::optional<PendingDelivery>();
+    PendingDelivery p;
+    p.seq = q.getColumn(0).getInt64();
+    p.state = q.getColumn(1).getString();
+    p.envelope_sha256 = Blob(q.getColumn(2));
+    p.inner_sha256 = Blob(q.getColumn(3));
+    return std::optional<PendingDelivery>(std::move(p));
+  });
+}
+
+Status Store::MarkDelivered(int64_t seq, const std::string& recipient,
+                            const std::string& receipt, int64_t at) {
+  return Run("mark delivered", [&]() -> Status {
+    // A late receipt still makes an expired recipient delivered (SPEC 5).
+    auto& q = Prepare(
+        "UPDATE outbox_recipients SET state='delivered', receipt=?3, delivered_at=?4, "
+        "error='' WHERE seq=?1 AND recipient=?2 AND state IN ('queued','expired')");
+    q.bind(1, static_cast<int64_t>(seq));
+    BindBlob(q, 2, recipient);
+    BindBlob(q, 3, receipt);
+    q.bind(4, static_cast<int64_t>(at));
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::ResetBackoff(const std::string& recipient, int64_t now) {
+  return Run("reset backoff", [&]() -> Status {
+    auto& q = Prepare(
+        "UPDATE outbox_recipients SET next_attempt_at=?2 "
+        "WHERE recipient=?1 AND state='queued' AND next_attempt_at > ?2");
+    BindBlob(q, 1, recipient);
+    q.bind(2, static_cast<int64_t>(now));
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::MarkFailed(int64_t seq, const std::string& recipient, const std::string& error) {
+  return Run("mark failed", [&]() -> Status {
+    auto& q = Prepare(
+        "UPDATE outbox_recipients SET state='failed', error=?3 "
+        "WHERE seq=?1 AND recipient=?2 AND state='queued'");
+    q.bind(1, static_cast<int64_t>(seq));
+    BindBlob(q, 2, recipient);
+    q.bind(3, error);
+    q.exec();
+    return {};
+  });
+}
+
+Result<int64_t> Store::ExpireQueued(int64_t cutoff) {
+  return Run("expire", [&]() -> Result<int64_t> {
+    auto& q = Prepare(
+        "UPDATE outbox_recipients SET state='expired', "
+        "error='expired before a receipt arrived' WHERE state='queued' AND expires_at < ?1");
+    q.bind(1, static_cast<int64_t>(cutoff));
+    return static_cast<int64_t>(q.exec());
+  });
+}
+
+Result<std::optional<int64_t>> Store::NextAttemptAt() {
+  return Run("next attempt", [&]() -> Result<std::optional<int64_t>> {
+    auto& q = Prepare(
+        "SELECT MIN(next_attempt_at), MIN(expires_at) FROM outbox_recipients "
+        "WHERE state='queued'");
+    if (!q.executeStep() || q.getColumn(0).isNull()) return std::optional<int64_t>();
+    return std::optional<int64_t>(q.getColumn(0).getInt64());
+  });
+}
+
+Status Store::LoadRecipients(OutboxRow* row) {
+  auto& q = Prepare(
+      "SELECT recipient, node_id, state, attempts, next_attempt_at, delivered_at, error, "
+      "receipt FROM outbox_recipients WHERE seq=?1 ORDER BY rowid");
+  q.bind(1, static_cast<int64_t>(row->seq));
+  while (q.executeStep()) {
+    RecipientRow r;
+    r.fingerprint = Blob(q.getColumn(0));
+    r.node_id = q.getColumn(1).getString();
+    r.state = q.getColumn(2).getString();
+    r.attempts = q.getColumn(3).getInt();
+    r.next_attempt_at = q.getColumn(4).getInt64();
+    r.delivered_at = q.getColumn(5).getInt64();
+    r.error = q.getColumn(6).getString();
+    r.receipt = Blob(q.getColumn(7));
+    row->recipients.push_back(std::move(r));
+  }
+  return {};
+}
+
+namespace {
+#define OUTBOX_COLS                                                                       \
+  "seq, message_id, recipients, subject, kind, priority, handling, handling_note, case_id, " \
+  "in_reply_to, created_at, expires_at, envelope, envelope_sha256, inner_sha256"
+
+OutboxRow ReadOutbox(const SQLite::Statement& q) {
+  OutboxRow r;
+  r.seq = q.getColumn(0).getInt64();
+  r.meta.message_id = q.getColumn(1).getString();
+  ReadMeta(q, 2, &r.meta);
+  r.envelope = Blob(q.getColumn(12));
+  r.envelope_sha256 = Blob(q.getColumn(13));
+  r.inner_sha256 = Blob(q.getColumn(14));
+  return r;
+}
+}  // namespace
+
+Result<std::vector<OutboxRow>> Store::ListOutbox(int limit) {
+  return Run("list outbox", [&]() -> Result<std::vector<OutboxRow>> {
+    std::vector<OutboxRow> out;
+    {
+      auto& q = Prepare("SELECT " OUTBOX_COLS " FROM outbox ORDER BY seq DESC LIMIT ?1");
+      q.bind(1, limit > 0 ? limit : -1);
+      while (q.executeStep()) out.push_back(ReadOutbox(q));
+    }
+    for (auto& r : out) ROG_RETURN_IF_ERROR(LoadRecipients(&r));
+    return out;
+  });
+}
+
+Result<std::optional<OutboxRow>> Store::GetOutboxById(const std::string& message_id) {
+  return Run("get outbox", [&]() -> Result<std::optional<OutboxRow>> {
+    OutboxRow row;
+    {
+      auto& q = Prepare("SELECT " OUTBOX_COLS " FROM outbox WHERE message_id=?1");
+      q.bind(1, message_id);
+      if (!q.executeStep()) return std::optional<OutboxRow>();
+      row = ReadOutbox(q);
+    }
+    ROG_RETURN_IF_ERROR(LoadRecipients(&row));
+    row.meta.sender.clear();
+    return std::optional<OutboxRow>(std::move(row));
+  });
+}
+
+Result<std::vector<QueueCount>> Store::QueueCounts() {
+  return Run("queue counts", [&]() -> Result<std::vector<QueueCount>> {
+    auto& q = Prepare(
+        "SELECT r.recipient, r.priority, COUNT(*), MIN(o.created_at) FROM outbox_recipients r "
+        "JOIN outbox o ON o.seq=r.seq WHERE r.state='queued' GROUP BY r.recipient, r.priority");
+    std::vector<QueueCount> out;
+    while (q.executeStep()) {
+      out.push_back({Blob(q.getColumn(0)), q.getColumn(1).getInt(), q.getColumn(2).getInt64(),
+                     q.getColumn(3).getInt64()});
+    }
+    return out;
+  });
+}
+
+Result<std::string> Store::IntegrityCheck() {
+  return Run("integrity check", [&]() -> Result<std::string> {
+    SQLite::Statement q(*db_, "PRAGMA integrity_check");
+    std::string out;
+    while (q.executeStep()) out += q.getColumn(0).getString();
+    return out;
+  });
+}
+
+}  // namespace rogatory

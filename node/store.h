@@ -1,0 +1,180 @@
+// The node's SQLite store (WAL, synchronous=FULL): roster, inbox, outbox with
+// per-recipient delivery state, receipts. One Store object per connection;
+// not thread-safe (the daemon's loop thread owns its Store; the CLI opens its
+// own). Schema migrations are versioned in the `meta` table; a store written
+// by a newer schema is refused and left untouched.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keys/result.h"
+
+namespace SQLite {
+class Database;
+class Statement;
+}  // namespace SQLite
+
+namespace rogatory {
+
+inline constexpr int kSchemaVersion = 1;
+
+struct PeerRow {
+  std::string node_id;
+  std::string fingerprint;  // raw 20 bytes
+  std::string card;         // serialized SignedCard
+  uint64_t card_sequence = 0;
+  std::string authority;
+  std::string country;
+  std::string signing_key;
+  std::string encryption_key;
+  std::string transport_key;
+  std::string endpoint;
+  std::string source;       // "manual"
+  int64_t added_at = 0;
+  std::optional<int64_t> revoked_at;
+};
+
+// Header fields kept in clear columns for listing (the envelope stays sealed).
+struct MessageMeta {
+  std::string message_id;
+  std::string sender;      // raw fingerprint
+  std::string recipients;  // concatenated raw fingerprints (20 bytes each)
+  std::string subject;
+  int kind = 0;
+  int priority = 0;
+  int handling = 0;
+  std::string handling_note;
+  std::string case_id;
+  std::string in_reply_to;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+};
+
+struct InboxRow {
+  int64_t received_seq = 0;
+  MessageMeta meta;
+  std::string envelope;
+  std::string envelope_sha256;
+  std::string inner_sha256;
+  int64_t received_at = 0;
+  std::string receipt;  // the SignedReceipt we issued
+};
+
+struct RecipientRow {
+  std::string fingerprint;
+  std::string node_id;
+  std::string state = "queued";  // queued | delivered | expired | failed
+  int attempts = 0;
+  int64_t next_attempt_at = 0;
+  int64_t delivered_at = 0;
+  std::string error;
+  std::string receipt;  // SignedReceipt from the recipient
+};
+
+struct OutboxRow {
+  int64_t seq = 0;
+  MessageMeta meta;
+  std::string envelope;
+  std::string envelope_sha256;
+  std::string inner_sha256;
+  std::vector<RecipientRow> recipients;
+};
+
+// One (message, recipient) pair that is due for a delivery attempt.
+struct DueDelivery {
+  int64_t seq = 0;
+  std::string message_id;
+  std::string recipient;  // raw fingerprint
+  int priority = 0;
+  int attempts = 0;
+  std::string envelope;
+};
+
+// What an incoming ack or refusal is checked against.
+struct PendingDelivery {
+  int64_t seq = 0;
+  std::string state;
+  std::string envelope_sha256;
+  std::string inner_sha256;
+};
+
+struct QueueCount {
+  std::string recipient;  // raw fingerprint
+  int priority = 0;
+  int64_t count = 0;
+  int64_t oldest_created_at = 0;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the store at `path` and migrates it.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  ~Store();
+
+  // Transactions. Begin() starts BEGIN IMMEDIATE; Commit() is durable
+  // (synchronous=FULL) when it returns ok.
+  Status Begin();
+  Status Commit();
+  void Rollback();
+  bool in_transaction() const { return in_tx_; }
+
+  // A counter that changes whenever another connection committed (roster
+  // edits by the CLI while the daemon runs).
+  Result<int64_t> DataVersion();
+
+  // ---- roster
+  // Adds a peer, or updates it to a card with a higher sequence number and
+  // the same fingerprint. kAlreadyExists if the id or a key belongs to a
+  // different peer.
+  Status AddPeer(const PeerRow& peer);
+  Result<std::vector<PeerRow>> ListPeers();
+
+  // ---- inbox
+  Result<std::optional<InboxRow>> FindInbox(const std::string& sender,
+                                            const std::string& message_id);
+  Result<int64_t> InsertInbox(const InboxRow& row);
+  Result<std::vector<InboxRow>> ListInbox(int limit);
+  Result<std::optional<InboxRow>> GetInboxById(const std::string& message_id);
+  Result<int64_t> CountInbox();
+
+  // ---- outbox
+  Result<int64_t> InsertOutbox(const OutboxRow& row);
+  Result<std::vector<DueDelivery>> DueDeliveries(int64_t now, int limit);
+  Status RecordAttempt(int64_t seq, const std::string& recipient, int attempts,
+                       int64_t next_attempt_at);
+  Result<std::optional<PendingDelivery>> FindPending(const std::string& message_id,
+                                                     const std::string& recipient);
+  Status MarkDelivered(int64_t seq, const std::string& recipient, const std::string& receipt,
+                       int64_t at);
+  // Makes every queued delivery to `recipient` due at `now` (its connection
+  // came back: retry at once instead of waiting out the backoff).
+  Status ResetBackoff(const std::string& recipient, int64_t now);
+  Status MarkFailed(int64_t seq, const std::string& recipient, const std::string& error);
+  // Marks `queued` recipients of messages with expires_at < cutoff expired.
+  Result<int64_t> ExpireQueued(int64_t cutoff);
+  // Earliest next_attempt_at among queued recipients.
+  Result<std::optional<int64_t>> NextAttemptAt();
+  Result<std::vector<OutboxRow>> ListOutbox(int limit);
+  Result<std::optional<OutboxRow>> GetOutboxById(const std::string& message_id);
+  Result<std::vector<QueueCount>> QueueCounts();
+
+  Result<std::string> IntegrityCheck();
+
+ private:
+  explicit Store(std::unique_ptr<SQLite::Database> db);
+  Status Migrate();
+  template <typename F>
+  auto Run(const char* what, F&& fn) -> decltype(fn());
+  SQLite::Statement& Prepare(const char* sql);
+  Status LoadRecipients(OutboxRow* row);
+
+  std::unique_ptr<SQLite::Database> db_;
+  std::vector<std::pair<const char*, std::unique_ptr<SQLite::Statement>>> cache_;
+  bool in_tx_ = false;
+};
+
+}  // namespace rogatory
