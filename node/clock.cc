@@ -52,6 +52,7 @@ Result<int64_t> ParseDuration(std::string_view text) {
   if (text[0] == 'P' || text[0] == 'p') {
     bool in_time = false;
     bool any = false;
+    bool any_time = false;
     int64_t num = -1;
     for (size_t i = 1; i < text.size(); ++i) {
       const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(text[i])));
@@ -75,8 +76,9 @@ Result<int64_t> ParseDuration(std::string_view text) {
       total += num * unit * kSec;
       num = -1;
       any = true;
+      any_time |= in_time;
     }
-    if (!any || num >= 0) return BadDuration(text);
+    if (!any || num >= 0 || (in_time && !any_time)) return BadDuration(text);
     return total;
   }
   int64_t num = -1;

@@ -1,0 +1,220 @@
+#include "tests/functional/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace rogatory::test {
+
+std::string RogatoryBin() { return std::string(ROGATORY_BIN_DIR) + "/rogatory"; }
+std::string RogatorydBin() { return std::string(ROGATORY_BIN_DIR) + "/rogatoryd"; }
+
+std::string ReadFileText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+namespace {
+
+std::vector<char*> Argv(const std::vector<std::string>& argv) {
+  std::vector<char*> out;
+  for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string TempFile(const char* tag) {
+  std::string path = std::filesystem::temp_directory_path() / ("rogatory-" + std::string(tag) + "-XXXXXX");
+  const int fd = ::mkstemp(path.data());
+  if (fd < 0) throw std::runtime_error("mkstemp failed");
+  ::close(fd);
+  return path;
+}
+
+}  // namespace
+
+CmdResult RunCmd(const std::vector<std::string>& argv, const std::string& input) {
+  const std::string out_path = TempFile("out"), err_path = TempFile("err"),
+                    in_path = TempFile("in");
+  {
+    std::ofstream in(in_path, std::ios::binary);
+    in << input;
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int in = ::open(in_path.c_str(), O_RDONLY);
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_TRUNC);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_TRUNC);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    auto args = Argv(argv);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CmdResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadFileText(out_path);
+  r.err = ReadFileText(err_path);
+  ::unlink(out_path.c_str());
+  ::unlink(err_path.c_str());
+  ::unlink(in_path.c_str());
+  return r;
+}
+
+TempDir::TempDir() {
+  std::string tmpl = std::filesystem::temp_directory_path() / "rogatory-test-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
+  }
+  return cond();
+}
+
+Node::Node(const std::string& dir, const std::string& id, const std::string& country)
+    : id_(id), home_(dir + "/" + id) {
+  endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  auto r = RunCmd({RogatoryBin(), "--home", home_, "init", "--name", id, "--authority",
+                "Authority " + id, "--country", country, "--listen", endpoint_});
+  if (r.exit_code != 0) throw std::runtime_error("init failed: " + r.err);
+  fingerprint_ = Json({"id", "show", "--json"})["fingerprint"];
+  r = Cli({"id", "export", "-o", card_path()});
+  if (r.exit_code != 0) throw std::runtime_error("id export failed: " + r.err);
+}
+
+Node::~Node() {
+  if (pid_ > 0) Kill();
+}
+
+CmdResult Node::Cli(const std::vector<std::string>& args, const std::string& input) const {
+  std::vector<std::string> argv{RogatoryBin(), "--home", home_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCmd(argv, input);
+}
+
+nlohmann::json Node::Json(const std::vector<std::string>& args) const {
+  auto r = Cli(args);
+  if (r.exit_code != 0) {
+    throw std::runtime_error("rogatory " + args[0] + " failed (" + std::to_string(r.exit_code) +
+                             "): " + r.err);
+  }
+  return nlohmann::json::parse(r.out);
+}
+
+void Node::Trust(const Node& other) const {
+  auto r = Cli({"peer", "add", other.card_path(), "--fingerprint", other.fingerprint()});
+  if (r.exit_code != 0) throw std::runtime_error("peer add failed: " + r.err);
+}
+
+void Node::Start() {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int log = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(log, 2);
+    const int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    const std::vector<std::string> argv{RogatorydBin(), "--home", home_};
+    auto args = Argv(argv);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  pid_ = pid;
+  const bool up = WaitFor([&] {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("rogatoryd " + id_ + " exited at start: " + Log());
+    }
+    return Cli({"status"}).exit_code == 0;
+  });
+  if (!up) throw std::runtime_error("rogatoryd " + id_ + " did not become ready: " + Log());
+}
+
+int Node::Stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void Node::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+std::string Node::Send(const std::vector<std::string>& args) {
+  std::vector<std::string> full{"send"};
+  full.insert(full.end(), args.begin(), args.end());
+  auto r = Cli(full);
+  if (r.exit_code != 0) throw std::runtime_error("send failed: " + r.err);
+  std::string id = r.out;
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
+bool Node::WaitOutboxState(const std::string& id, const std::string& state,
+                           std::chrono::milliseconds timeout) const {
+  return WaitFor(
+      [&] {
+        auto r = Cli({"outbox", "--json"});
+        if (r.exit_code != 0) return false;
+        for (const auto& m : nlohmann::json::parse(r.out)) {
+          if (m["id"] == id) return m["state"] == state;
+        }
+        return false;
+      },
+      timeout);
+}
+
+bool Node::WaitLog(const std::string& needle, std::chrono::milliseconds timeout) const {
+  return WaitFor([&] { return Log().find(needle) != std::string::npos; }, timeout);
+}
+
+}  // namespace rogatory::test

@@ -1,0 +1,93 @@
+// Functional-test harness: real rogatoryd processes in temporary homes on
+// free loopback ports, driven through the real rogatory CLI. Every wait is a
+// condition polled against a deadline.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rogatory::test {
+
+struct CmdResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs a program to completion with stdin from `input` (if non-empty).
+CmdResult RunCmd(const std::vector<std::string>& argv, const std::string& input = {});
+
+std::string RogatoryBin();
+std::string RogatorydBin();
+
+// A fresh directory, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+// Polls `cond` every few milliseconds until it is true or `timeout` passes.
+bool WaitFor(const std::function<bool()>& cond,
+             std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+std::string ReadFileText(const std::string& path);
+
+class Node {
+ public:
+  // Creates a home under `dir` with `rogatory init`.
+  Node(const std::string& dir, const std::string& id, const std::string& country = "FR");
+  ~Node();
+
+  const std::string& id() const { return id_; }
+  const std::string& home() const { return home_; }
+  const std::string& endpoint() const { return endpoint_; }
+  const std::string& fingerprint() const { return fingerprint_; }
+  std::string card_path() const { return home_ + "/../" + id_ + ".card"; }
+  std::string log_path() const { return home_ + ".log"; }
+  std::string Log() const { return ReadFileText(log_path()); }
+
+  // Runs `rogatory --home HOME args...`.
+  CmdResult Cli(const std::vector<std::string>& args, const std::string& input = {}) const;
+  nlohmann::json Json(const std::vector<std::string>& args) const;
+
+  // Adds `other`'s card to this node's roster with the right fingerprint.
+  void Trust(const Node& other) const;
+
+  // Starts rogatoryd and waits until `status` answers.
+  void Start();
+  // SIGTERM and wait; returns the exit status.
+  int Stop();
+  void Kill();  // SIGKILL
+  bool running() const { return pid_ > 0; }
+
+  // Sends a message; returns its id (asserts success).
+  std::string Send(const std::vector<std::string>& to_and_flags);
+  // Waits until the outbox shows `id` in `state`.
+  bool WaitOutboxState(const std::string& id, const std::string& state,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
+  bool WaitLog(const std::string& needle,
+               std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
+
+ private:
+  std::string id_;
+  std::string home_;
+  std::string endpoint_;
+  std::string fingerprint_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace rogatory::test

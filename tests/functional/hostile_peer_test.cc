@@ -1,0 +1,362 @@
+// Adversarial tests against a real rogatoryd: a hostile client in this test
+// speaks the wire protocol over its own CURVE connection and crafts frames.
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <fstream>
+
+#include <zmq.hpp>
+
+#include "keys/armor.h"
+#include "keys/card.h"
+#include "keys/crypto.h"
+#include "keys/envelope.h"
+#include "keys/fingerprint.h"
+#include "keys/identity.h"
+#include "keys/labels.h"
+#include "keys/receipt.h"
+#include "keys/strict_parse.h"
+#include "tests/functional/harness.h"
+
+namespace rogatory::test {
+namespace {
+
+int64_t SystemClock_Now() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Identity MakeIdentity(const std::string& id) {
+  EXPECT_TRUE(InitCrypto().ok());
+  auto r = Identity::Generate({id, "Hostile " + id, "XX", {"tcp://127.0.0.1:9"}, 0,
+                               int64_t{4102444800} * 1000000});
+  EXPECT_TRUE(r.ok());
+  return std::move(r).value();
+}
+
+// Writes `who`'s card to a file and adds it to `node`'s roster.
+void AddToRoster(const Node& node, const Identity& who, const std::string& dir) {
+  const std::string path = dir + "/" + who.card().node_id() + ".card";
+  std::ofstream(path) << Armor(kCardArmorType, who.signed_card());
+  auto r = node.Cli({"peer", "add", path, "--fingerprint", FingerprintText(who.fingerprint())});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+struct NodeKeys {
+  std::string fingerprint;  // raw
+  std::string encryption;
+  std::string transport;
+};
+
+NodeKeys KeysOf(const Node& node) {
+  auto j = node.Json({"id", "show", "--json"});
+  NodeKeys k;
+  k.fingerprint = *ParseFingerprint(j["fingerprint"].get<std::string>());
+  k.encryption = *FromBase64(j["keys"]["encryption"].get<std::string>());
+  std::string z85 = j["keys"]["transport"];
+  k.transport.resize(32);
+  zmq_z85_decode(reinterpret_cast<uint8_t*>(k.transport.data()), z85.c_str());
+  return k;
+}
+
+Draft MakeDraft(const std::string& id, const NodeKeys& to, const std::string& body) {
+  Draft d;
+  d.message_id = id;
+  d.created_at_us = SystemClock_Now();
+  d.expires_at_us = d.created_at_us + 3600LL * 1000000;
+  d.recipients.push_back({to.fingerprint, to.encryption});
+  d.inner.set_subject("hostile");
+  d.body = body;
+  return d;
+}
+
+}  // namespace
+
+// The hostile client: a DEALER that is a CURVE client with `who`'s transport key.
+class HostileClient {
+ public:
+  HostileClient(const Identity& who, const NodeKeys& server, const std::string& endpoint)
+      : socket_(ctx_, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    zmq_setsockopt(socket_.handle(), ZMQ_CURVE_SERVERKEY, server.transport.data(), 32);
+    zmq_setsockopt(socket_.handle(), ZMQ_CURVE_PUBLICKEY, who.transport().public_key.data(), 32);
+    zmq_setsockopt(socket_.handle(), ZMQ_CURVE_SECRETKEY, who.transport().secret.data(), 32);
+    socket_.connect(endpoint);
+  }
+
+  void SendRaw(const std::string& bytes) { socket_.send(zmq::buffer(bytes), zmq::send_flags::none); }
+
+  void SendEnvelope(const std::string& envelope, uint32_t protocol = 1) {
+    wire::Frame f;
+    f.set_protocol(protocol);
+    f.mutable_deliver()->set_envelope(envelope);
+    SendRaw(SerializeCanonical(f));
+  }
+
+  // Receives frames until `done` returns true for one, or the deadline passes.
+  // Every frame received is kept in frames().
+  bool ReceiveUntil(const std::function<bool(const wire::Frame&)>& done,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      if (!(item.revents & ZMQ_POLLIN)) continue;
+      zmq::message_t m;
+      (void)socket_.recv(m, zmq::recv_flags::none);
+      wire::Frame f;
+      if (!f.ParseFromArray(m.data(), static_cast<int>(m.size()))) continue;
+      frames_.push_back(f);
+      if (done(f)) return true;
+    }
+    return false;
+  }
+
+  bool AckFor(const std::string& id) {
+    for (const auto& f : frames_) {
+      if (f.has_ack() && f.ack().message_id() == id) return true;
+    }
+    return false;
+  }
+  const wire::Frame* NackFor(const std::string& id) {
+    for (const auto& f : frames_) {
+      if (f.has_nack() && f.nack().message_id() == id) return &f;
+    }
+    return nullptr;
+  }
+
+ private:
+  zmq::context_t ctx_{1};
+  zmq::socket_t socket_;
+  std::vector<wire::Frame> frames_;
+};
+
+namespace {
+
+// A validly signed envelope whose key commitment is not the content key's.
+std::string SealWithBadCommitment(const Identity& sender, const Draft& d) {
+  SecretBytes key(32);
+  randombytes_buf(key.data(), key.size());
+  wire::OuterHeader outer;
+  outer.set_version(1);
+  outer.set_message_id(d.message_id);
+  outer.set_sender(sender.fingerprint());
+  for (const auto& r : d.recipients) outer.add_recipients(r.fingerprint);
+  outer.set_created_at(d.created_at_us);
+  outer.set_expires_at(d.expires_at_us);
+  outer.set_priority(wire::PRIORITY_NORMAL);
+  outer.set_key_commitment(RandomBytes(32));  // not BLAKE2b_K(label)
+  const std::string outer_bytes = SerializeCanonical(outer);
+  wire::InnerHeader inner = d.inner;
+  inner.set_outer_header(outer_bytes);
+  wire::Payload payload;
+  payload.set_inner_header(SerializeCanonical(inner));
+  std::string signed_bytes = payload.inner_header() + Sha256(d.body);
+  payload.set_inner_signature(Sign(sender.signing(), labels::kEnvelopeInner, signed_bytes));
+  payload.set_body(d.body);
+  wire::SealedMessage sealed;
+  sealed.set_outer_header(outer_bytes);
+  for (const auto& r : d.recipients) {
+    auto shared = BoxSharedKey(sender.encryption().secret, r.encryption_key);
+    auto* wk = sealed.add_wrapped_keys();
+    wk->set_recipient(r.fingerprint);
+    std::string nonce;
+    wk->set_box(BoxSeal(*shared, key.view(), &nonce));
+    wk->set_nonce(nonce);
+  }
+  std::string nonce;
+  sealed.set_ciphertext(AeadSeal(key, SerializeCanonical(payload), outer_bytes, &nonce));
+  sealed.set_nonce(nonce);
+  wire::Envelope env;
+  env.set_sealed(SerializeCanonical(sealed));
+  env.set_signature(Sign(sender.signing(), labels::kEnvelopeOuter, env.sealed()));
+  return SerializeCanonical(env);
+}
+
+class HostilePeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    b = std::make_unique<Node>(dir.path(), "target-node");
+    hostile.emplace(MakeIdentity("hostile-peer"));
+    other.emplace(MakeIdentity("other-peer"));
+    AddToRoster(*b, *hostile, dir.path());
+    AddToRoster(*b, *other, dir.path());
+    b->Start();
+    keys = KeysOf(*b);
+    client = std::make_unique<HostileClient>(*hostile, keys, b->endpoint());
+  }
+
+  // Sends a legitimate message from the hostile peer and waits for its ack:
+  // frames on one connection are answered in order, so any reply to what
+  // was sent before has arrived by then.
+  void Barrier() {
+    const std::string id = NewMessageId(SystemClock_Now());
+    auto env = SealEnvelope(*hostile, MakeDraft(id, keys, "barrier"));
+    ASSERT_TRUE(env.ok());
+    client->SendEnvelope(*env);
+    ASSERT_TRUE(client->ReceiveUntil(
+        [&](const wire::Frame& f) { return f.has_ack() && f.ack().message_id() == id; }))
+        << b->Log();
+  }
+
+  size_t InboxSize() { return b->Json({"inbox", "--json"}).size(); }
+
+  TempDir dir;
+  std::unique_ptr<Node> b;
+  std::optional<Identity> hostile, other;
+  NodeKeys keys;
+  std::unique_ptr<HostileClient> client;
+};
+
+TEST_F(HostilePeerTest, EnvelopeSignedByAnotherPeerOverThisConnectionIsRefused) {
+  const std::string id = NewMessageId(SystemClock_Now());
+  auto env = SealEnvelope(*other, MakeDraft(id, keys, "impersonated"));
+  ASSERT_TRUE(env.ok());
+  client->SendEnvelope(*env);
+  Barrier();
+  EXPECT_FALSE(client->AckFor(id));
+  EXPECT_TRUE(b->WaitLog("came over the connection of hostile-peer")) << b->Log();
+  EXPECT_EQ(InboxSize(), 1u);  // the barrier only
+}
+
+TEST_F(HostilePeerTest, KeyCommitmentMismatchIsRefusedWithASignedRefusal) {
+  const std::string id = NewMessageId(SystemClock_Now());
+  client->SendEnvelope(SealWithBadCommitment(*hostile, MakeDraft(id, keys, "two faces")));
+  ASSERT_TRUE(client->ReceiveUntil([&](const wire::Frame& f) {
+    return f.has_nack() && f.nack().message_id() == id;
+  })) << b->Log();
+  EXPECT_FALSE(client->AckFor(id));
+  const wire::Frame* nack = client->NackFor(id);
+  auto refusal = VerifyRefusal(nack->nack().refusal(),
+                               *FromBase64(b->Json({"id", "show", "--json"})["keys"]["signing"]
+                                               .get<std::string>()));
+  ASSERT_TRUE(refusal.ok());
+  EXPECT_NE(refusal->reason().find("key commitment"), std::string::npos) << refusal->reason();
+  EXPECT_EQ(InboxSize(), 0u);
+}
+
+TEST_F(HostilePeerTest, SameIdWithADifferentEnvelopeIsRefusedAndNotAcknowledged) {
+  const std::string id = NewMessageId(SystemClock_Now());
+  auto first = SealEnvelope(*hostile, MakeDraft(id, keys, "original"));
+  client->SendEnvelope(*first);
+  std::vector<std::string> receipts;
+  ASSERT_TRUE(client->ReceiveUntil([&](const wire::Frame& f) {
+    if (f.has_ack() && f.ack().message_id() == id) receipts.push_back(f.ack().receipt());
+    return !receipts.empty();
+  }));
+
+  auto second = SealEnvelope(*hostile, MakeDraft(id, keys, "substituted"));
+  client->SendEnvelope(*second);
+  ASSERT_TRUE(client->ReceiveUntil(
+      [&](const wire::Frame& f) { return f.has_nack() && f.nack().message_id() == id; }))
+      << b->Log();
+
+  // The substitute got no ack: the only ack so far is the first one.
+  ASSERT_EQ(client->NackFor(id) != nullptr, true);
+  // The original again: acknowledged with the byte-identical stored receipt.
+  client->SendEnvelope(*first);
+  ASSERT_TRUE(client->ReceiveUntil([&](const wire::Frame& f) {
+    if (f.has_ack() && f.ack().message_id() == id) receipts.push_back(f.ack().receipt());
+    return receipts.size() == 2;
+  }));
+  EXPECT_EQ(receipts[0], receipts[1]);
+  auto inbox = b->Json({"inbox", "--json"});
+  ASSERT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(b->Json({"show", id, "--json"})["body"], "original");
+  EXPECT_TRUE(b->WaitLog("already received with a different envelope"));
+}
+
+TEST_F(HostilePeerTest, DuplicateEnvelopeGetsTheByteIdenticalReceiptAndIsStoredOnce) {
+  const std::string id = NewMessageId(SystemClock_Now());
+  auto env = SealEnvelope(*hostile, MakeDraft(id, keys, "twice"));
+  std::vector<std::string> receipts;
+  for (int i = 0; i < 2; ++i) {
+    client->SendEnvelope(*env);
+    ASSERT_TRUE(client->ReceiveUntil([&](const wire::Frame& f) {
+      if (f.has_ack() && f.ack().message_id() == id) {
+        receipts.push_back(f.ack().receipt());
+        return true;
+      }
+      return false;
+    }));
+  }
+  ASSERT_EQ(receipts.size(), 2u);
+  EXPECT_EQ(receipts[0], receipts[1]);
+  auto receipt = VerifyReceipt(receipts[0], *FromBase64(b->Json({"id", "show", "--json"})["keys"]
+                                                            ["signing"]
+                                                                .get<std::string>()));
+  ASSERT_TRUE(receipt.ok());
+  EXPECT_EQ(receipt->envelope_sha256(), Sha256(*env));
+  EXPECT_EQ(InboxSize(), 1u);
+}
+
+TEST_F(HostilePeerTest, EnvelopeForSomeoneElseIsRefused) {
+  const std::string id = NewMessageId(SystemClock_Now());
+  NodeKeys elsewhere{other->fingerprint(), other->encryption().public_key, ""};
+  client->SendEnvelope(*SealEnvelope(*hostile, MakeDraft(id, elsewhere, "misrouted")));
+  ASSERT_TRUE(client->ReceiveUntil(
+      [&](const wire::Frame& f) { return f.has_nack() && f.nack().message_id() == id; }));
+  EXPECT_FALSE(client->AckFor(id));
+  EXPECT_EQ(InboxSize(), 0u);
+}
+
+TEST_F(HostilePeerTest, ExpiredAndFutureDatedEnvelopesAreRefused) {
+  const std::string expired_id = NewMessageId(SystemClock_Now());
+  Draft d = MakeDraft(expired_id, keys, "old");
+  d.created_at_us -= 7200LL * 1000000;
+  d.expires_at_us = d.created_at_us + 1000000;
+  client->SendEnvelope(*SealEnvelope(*hostile, d));
+  const std::string future_id = NewMessageId(SystemClock_Now());
+  Draft f = MakeDraft(future_id, keys, "from the future");
+  f.created_at_us += 3600LL * 1000000;
+  f.expires_at_us += 3600LL * 1000000;
+  client->SendEnvelope(*SealEnvelope(*hostile, f));
+  ASSERT_TRUE(client->ReceiveUntil([&](const wire::Frame&) {
+    return client->NackFor(expired_id) && client->NackFor(future_id);
+  })) << b->Log();
+  EXPECT_EQ(InboxSize(), 0u);
+}
+
+TEST_F(HostilePeerTest, MalformedFramesAreLoggedAndTheNodeKeepsServing) {
+  client->SendRaw(RandomBytes(300));
+  client->SendRaw("");
+  client->SendEnvelope(RandomBytes(64));  // a frame whose envelope is junk
+  const std::string id = NewMessageId(SystemClock_Now());
+  client->SendEnvelope(*SealEnvelope(*hostile, MakeDraft(id, keys, "v9")), 9);
+  Barrier();
+  EXPECT_TRUE(b->WaitLog("unknown protocol version 9")) << b->Log();
+  EXPECT_TRUE(b->WaitLog("envelope refused")) << b->Log();
+  EXPECT_FALSE(client->AckFor(id));
+  EXPECT_EQ(InboxSize(), 1u);  // the barrier only
+}
+
+TEST_F(HostilePeerTest, UnknownTransportKeyIsRefusedAtTheHandshake) {
+  Identity stranger = MakeIdentity("stranger");
+  HostileClient intruder(stranger, keys, b->endpoint());
+  const std::string id = NewMessageId(SystemClock_Now());
+  intruder.SendEnvelope(*SealEnvelope(stranger, MakeDraft(id, keys, "let me in")));
+  EXPECT_TRUE(b->WaitLog("is not in the roster")) << b->Log();
+  Barrier();
+  EXPECT_FALSE(intruder.AckFor(id));
+  EXPECT_EQ(InboxSize(), 1u);  // the barrier only
+}
+
+TEST(UnknownNodeTest, ANodeWhoseCardWasNeverAddedCannotDeliver) {
+  TempDir dir;
+  Node b(dir.path(), "guarded");
+  Node c(dir.path(), "uninvited");
+  c.Trust(b);  // c knows b, but b never added c
+  b.Start();
+  c.Start();
+  const std::string id = c.Send({"--to", "guarded", "--subject", "hello", "--body", "x"});
+  EXPECT_TRUE(b.WaitLog("refused connection from")) << b.Log();
+  EXPECT_TRUE(b.WaitLog("is not in the roster"));
+  auto out = c.Json({"outbox", "--json"});
+  EXPECT_EQ(out[0]["state"], "queued");
+  EXPECT_EQ(b.Json({"inbox", "--json"}).size(), 0u);
+  EXPECT_EQ(b.Json({"status", "--json"})["inbox"], 0);
+}
+
+}  // namespace
+}  // namespace rogatory::test

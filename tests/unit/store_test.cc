@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <filesystem>
+
+#include "node/store.h"
+
+namespace rogatory {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() /
+          ("rogatory-store-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir);
+    path = dir + "/store.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  std::string dir, path;
+};
+
+InboxRow Row(const std::string& sender, const std::string& id) {
+  InboxRow r;
+  r.meta.sender = sender;
+  r.meta.message_id = id;
+  r.meta.recipients = std::string(20, 'r');
+  r.envelope = "env-" + id;
+  r.envelope_sha256 = std::string(32, 'e');
+  r.inner_sha256 = std::string(32, 'i');
+  r.receipt = "receipt";
+  return r;
+}
+
+TEST_F(StoreTest, OpensInWalModeWithFullSync) {
+  auto s = Store::Open(path);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  SQLite::Database db(path);
+  EXPECT_EQ(db.execAndGet("PRAGMA journal_mode").getString(), "wal");
+  EXPECT_EQ((*s)->IntegrityCheck().value(), "ok");
+}
+
+TEST_F(StoreTest, DeduplicatesOnSenderAndMessageId) {
+  auto s = Store::Open(path);
+  ASSERT_TRUE(s.ok());
+  Store& st = **s;
+  const std::string alice(20, 'a'), bob(20, 'b');
+  ASSERT_TRUE(st.InsertInbox(Row(alice, "m1")).ok());
+  EXPECT_FALSE(st.InsertInbox(Row(alice, "m1")).ok());  // same key twice
+  EXPECT_TRUE(st.InsertInbox(Row(bob, "m1")).ok());     // other sender, same id
+  auto found = st.FindInbox(alice, "m1");
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->envelope, "env-m1");
+  EXPECT_EQ(st.CountInbox().value(), 2);
+  // received_seq strictly increases in arrival order.
+  auto list = st.ListInbox(0);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_GT((*list)[0].received_seq, (*list)[1].received_seq);
+}
+
+TEST_F(StoreTest, RollbackLeavesNothing) {
+  auto s = Store::Open(path);
+  Store& st = **s;
+  ASSERT_TRUE(st.Begin().ok());
+  ASSERT_TRUE(st.InsertInbox(Row(std::string(20, 'a'), "m1")).ok());
+  st.Rollback();
+  EXPECT_EQ(st.CountInbox().value(), 0);
+}
+
+TEST_F(StoreTest, NewerSchemaIsRefusedAndNotTouched) {
+  { ASSERT_TRUE(Store::Open(path).ok()); }
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE meta SET value='99' WHERE key='schema_version'");
+  }
+  auto s = Store::Open(path);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Code::kFailedPrecondition);
+  EXPECT_NE(s.error().message.find("newer"), std::string::npos);
+  SQLite::Database db(path);
+  EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key='schema_version'").getString(), "99");
+}
+
+TEST_F(StoreTest, OutboxDeliveryStates) {
+  auto s = Store::Open(path);
+  Store& st = **s;
+  OutboxRow row;
+  row.meta.message_id = "m1";
+  row.meta.priority = 1;
+  row.meta.expires_at = 1000;
+  row.envelope = "env";
+  row.envelope_sha256 = "sha";
+  row.inner_sha256 = "inner";
+  const std::string b(20, 'b'), c(20, 'c');
+  for (const auto& [fp, id] : {std::pair{b, "b-node"}, std::pair{c, "c-node"}}) {
+    RecipientRow r;
+    r.fingerprint = fp;
+    r.node_id = id;
+    row.recipients.push_back(r);
+  }
+  auto seq = st.InsertOutbox(row);
+  ASSERT_TRUE(seq.ok());
+  auto due = st.DueDeliveries(0, 10);
+  ASSERT_TRUE(due.ok());
+  EXPECT_EQ(due->size(), 2u);
+  ASSERT_TRUE(st.RecordAttempt(*seq, b, 1, 500).ok());
+  EXPECT_EQ(st.DueDeliveries(100, 10)->size(), 1u);  // b waits until 500
+  ASSERT_TRUE(st.ResetBackoff(b, 100).ok());
+  EXPECT_EQ(st.DueDeliveries(100, 10)->size(), 2u);
+  ASSERT_TRUE(st.MarkDelivered(*seq, b, "receipt", 200).ok());
+  EXPECT_EQ(st.ExpireQueued(2000).value(), 1);  // c expired
+  // A late receipt still makes an expired recipient delivered.
+  ASSERT_TRUE(st.MarkDelivered(*seq, c, "late receipt", 3000).ok());
+  auto out = st.GetOutboxById("m1");
+  ASSERT_TRUE(out.ok() && out->has_value());
+  for (const auto& r : (*out)->recipients) EXPECT_EQ(r.state, "delivered");
+}
+
+}  // namespace
+}  // namespace rogatory
