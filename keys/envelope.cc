@@ -37,8 +37,8 @@ Status ValidateMessageId(std::string_view id) {
 }
 
 std::string NewMessageId(int64_t now_us) {
-  // 48-bit millisecond time then 80 random bits, lower-case base32: ids sort
-  // by creation time and never collide in practice.
+  // Millisecond time in 10 base32 characters (50 bits), then 80 random bits
+  // in 16: ids sort by creation time and never collide in practice.
   static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
   uint64_t ms = static_cast<uint64_t>(now_us / 1000);
   std::string out(26, '0');
@@ -142,7 +142,7 @@ Result<ParsedEnvelope> ParseEnvelope(std::string_view bytes) {
     return MakeError(Code::kInvalidArgument, "envelope has no or too many recipients");
   }
   if (o.expires_at() <= o.created_at() || o.key_commitment().size() != 32 ||
-      o.priority() == wire::PRIORITY_UNSPECIFIED) {
+      o.priority() == wire::PRIORITY_UNSPECIFIED || o.priority() > wire::PRIORITY_URGENT) {
     return MakeError(Code::kInvalidArgument, "envelope header fields are invalid");
   }
   if (p.envelope.signature().size() != kSignatureBytes ||
@@ -193,6 +193,9 @@ Result<OpenedMessage> OpenWithContentKey(const ParsedEnvelope& env, SecretBytes 
   WipeString(plain.value());
   if (!parsed.ok()) return parsed.error();
   ROG_RETURN_IF_ERROR(ParseStrict(m.payload.inner_header(), &m.inner, "inner header"));
+  if (m.inner.kind() > wire::KIND_INFO || m.inner.handling() > wire::HANDLING_H3) {
+    return MakeError(Code::kInvalidArgument, "inner header has an unknown kind or handling code");
+  }
   if (m.inner.outer_header() != env.sealed.outer_header()) {
     return MakeError(Code::kUnauthenticated,
                      "inner header names a different outer header (re-addressed message)");

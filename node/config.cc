@@ -66,6 +66,16 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
     }
     *out = v * scale;
   };
+  auto get_bool = [&](const char* section, const char* key, bool* out) {
+    known.insert(std::string(section) + "." + key);
+    auto node = tbl[section][key];
+    if (!node) return;
+    if (!node.is_boolean()) {
+      status = ConfigError(source, std::string(section) + "." + key + " must be true or false");
+      return;
+    }
+    *out = node.value<bool>().value();
+  };
   auto get_duration = [&](const char* section, const char* key, int64_t* out) {
     std::string text;
     get_str(section, key, &text);
@@ -93,6 +103,8 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   int64_t hb = cfg.heartbeat_ivl_ms, hbt = cfg.heartbeat_timeout_ms;
   get_int("transport", "heartbeat_ivl_ms", &hb, 100, 600000, 1);
   get_int("transport", "heartbeat_timeout_ms", &hbt, 100, 600000, 1);
+  get_bool("transport", "connect_all", &cfg.connect_all);
+  get_str("transport", "socks_proxy", &cfg.socks_proxy);
   cfg.heartbeat_ivl_ms = static_cast<int>(hb);
   cfg.heartbeat_timeout_ms = static_cast<int>(hbt);
   if (!status.ok()) return status.error();
@@ -111,6 +123,9 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   if (cfg.listen.empty()) return ConfigError(source, "node.listen is missing");
   if (auto s = ValidateEndpoint(cfg.listen); !s.ok()) {
     return ConfigError(source, "node.listen: " + s.error().message);
+  }
+  if (!cfg.socks_proxy.empty() && cfg.socks_proxy.find(':') == std::string::npos) {
+    return ConfigError(source, "transport.socks_proxy must be HOST:PORT");
   }
   if (cfg.default_expiry_us <= 0 || cfg.default_expiry_us > cfg.max_expiry_us) {
     return ConfigError(source, "delivery.default_expiry must be between 1s and 365d");
@@ -148,7 +163,10 @@ std::string DefaultConfigText(const std::string& node_id, const std::string& lis
          "\n"
          "[transport]\n"
          "# heartbeat_ivl_ms = 5000\n"
-         "# heartbeat_timeout_ms = 15000\n";
+         "# heartbeat_timeout_ms = 15000\n"
+         "# connect_all = false             # keep a connection open to every peer, so they\n"
+         "#                                 # can deliver over it (listen port unreachable)\n"
+         "# socks_proxy = \"127.0.0.1:1080\"  # SOCKS5 proxy for outbound connections\n";
 }
 
 }  // namespace rogatory

@@ -26,6 +26,11 @@ struct NodeConfig {
   // [transport]
   int heartbeat_ivl_ms = 5000;
   int heartbeat_timeout_ms = 15000;
+  // Open a connection to every roster peer at start and keep it, so peers
+  // can deliver over it (for a node whose listen port they cannot reach).
+  bool connect_all = false;
+  // host:port of a SOCKS5 proxy for outbound connections (ZMQ_SOCKS_PROXY).
+  std::string socks_proxy;
 };
 
 // Parses node.toml text. kInvalidArgument naming the file, line and key on

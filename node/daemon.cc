@@ -22,6 +22,7 @@
 #include "keys/envelope.h"
 #include "keys/fingerprint.h"
 #include "keys/identity.h"
+#include "keys/labels.h"
 #include "keys/receipt.h"
 #include "keys/strict_parse.h"
 #include "node/clock.h"
@@ -49,7 +50,11 @@ struct Dealer {
   std::string endpoint;
   std::string transport_key;
   bool waiting = false;  // last send hit EAGAIN: no connection yet
+  int64_t waiting_since_ms = 0;
 };
+
+// A DEALER that has had no connection this long is replaced by a new one.
+constexpr int64_t kDealerRenewMs = 2000;
 
 // A frame to send once the current transaction has committed.
 struct Outgoing {
@@ -91,6 +96,7 @@ class DaemonImpl {
   std::map<std::string, std::map<int64_t, int64_t>> in_flight;  // fp -> seq -> deadline ms
   std::map<std::string, std::string> last_error;   // fp -> text
   std::map<std::string, int64_t> last_inbound_ms;  // fp -> monotonic ms
+  std::map<std::string, std::string> inbound_route;  // fp -> ROUTER routing id
   int64_t roster_version = -1;
   int64_t next_schedule_ms = 0;
   int64_t next_expiry_ms = 0;
@@ -242,11 +248,25 @@ class DaemonImpl {
       case wire::Frame::kDeliver: HandleDeliver(peer, frame.deliver().envelope(), route); break;
       case wire::Frame::kAck: HandleAck(peer, frame.ack()); break;
       case wire::Frame::kNack: HandleNack(peer, frame.nack()); break;
+      case wire::Frame::kHello:
+        // The peer's connection is up: retry what we hold for it at once.
+        if (EnsureTx().ok()) (void)store->ResetBackoff(peer.row.fingerprint, clock.NowMicros());
+        next_schedule_ms = 0;
+        break;
       default: Refuse(peer, "frame without a known body"); break;
     }
   }
 
   void HandleDeliver(const Peer& peer, const std::string& bytes, const Outgoing& route) {
+    // Signed bytes first (SPEC 4): check the outer signature with the key of
+    // the connection's peer before parsing what it signs.
+    wire::Envelope wrap;
+    if (auto s = ParseStrict(bytes, &wrap, "envelope"); !s.ok()) {
+      Refuse(peer, "envelope refused: " + s.error().message);
+      return;
+    }
+    const bool signed_by_peer =
+        Verify(peer.row.signing_key, labels::kEnvelopeOuter, wrap.sealed(), wrap.signature());
     auto env = ParseEnvelope(bytes);
     if (!env.ok()) {
       Refuse(peer, "envelope refused: " + env.error().message);
@@ -260,9 +280,9 @@ class DaemonImpl {
       return;
     }
     const std::string env_sha = Sha256(bytes);
-    if (auto s = VerifyOuterSignature(*env, peer.row.signing_key); !s.ok()) {
-      Refuse(peer, "envelope " + outer.message_id() + ": " + s.error().message);
-      Nack(route, outer, env_sha, s.error().message);
+    if (!signed_by_peer) {
+      Refuse(peer, "envelope " + outer.message_id() + ": outer signature does not verify");
+      Nack(route, outer, env_sha, "envelope outer signature does not verify");
       return;
     }
     if (std::find(outer.recipients().begin(), outer.recipients().end(), me->fingerprint()) ==
@@ -295,6 +315,11 @@ class DaemonImpl {
     if (outer.expires_at() <= now) {
       Refuse(peer, "envelope " + outer.message_id() + " arrived expired");
       Nack(route, outer, env_sha, "the message had expired when it arrived");
+      return;
+    }
+    if (outer.expires_at() - outer.created_at() > cfg.max_expiry_us) {
+      Refuse(peer, "envelope " + outer.message_id() + " expires more than 365 days after creation");
+      Nack(route, outer, env_sha, "the message's expiry is beyond the 365-day maximum");
       return;
     }
     if (outer.created_at() > now + cfg.clock_allowance_us) {
@@ -361,6 +386,10 @@ class DaemonImpl {
     }
     const PendingDelivery& p = **pending;
     if (p.state == "delivered") return;  // a duplicate ack
+    if (p.state == "failed") {
+      Refuse(peer, "receipt for " + ack.message_id() + " arrived after the peer refused it");
+      return;
+    }
     auto receipt = VerifyReceipt(ack.receipt(), peer.row.signing_key);
     Status s = receipt.ok() ? CheckReceiptMatches(*receipt, ack.message_id(), me->fingerprint(),
                                                   peer.row.fingerprint, p.envelope_sha256,
@@ -450,6 +479,7 @@ class DaemonImpl {
       Outgoing route;
       route.via_router = true;
       route.routing_id = rid.to_string();
+      inbound_route[peer->row.fingerprint] = route.routing_id;
       HandleFrame(*peer, data, route);
     }
   }
@@ -476,10 +506,48 @@ class DaemonImpl {
       return nullptr;
     }
     auto d = std::make_unique<Dealer>(Dealer{std::move(*s), peer.row.endpoint,
-                                             peer.row.transport_key, false});
+                                             peer.row.transport_key, true, MonotonicMillis()});
     Dealer* raw = d.get();
     dealers[peer.row.fingerprint] = std::move(d);
     return raw;
+  }
+
+  // Sends a frame to a peer over any authenticated connection between us
+  // (SPEC 5): our own DEALER when it is connected, else the connection the
+  // peer opened to our ROUTER (a peer behind an outbound-only firewall).
+  // False when neither can take it now.
+  bool SendToPeer(const Peer& peer, const std::string& bytes) {
+    const std::string& fp = peer.row.fingerprint;
+    Dealer* dealer = EnsureDealer(peer);
+    if (dealer != nullptr) {
+      try {
+        if (dealer->socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value()) {
+          dealer->waiting = false;
+          return true;
+        }
+      } catch (const zmq::error_t& e) {
+        last_error[fp] = e.what();
+      }
+      const int64_t now_ms = MonotonicMillis();
+      if (!dealer->waiting) {
+        dealer->waiting = true;
+        dealer->waiting_since_ms = now_ms;
+      } else if (now_ms - dealer->waiting_since_ms > kDealerRenewMs) {
+        // libzmq does not reconnect after a refused handshake (the peer did
+        // not know us yet): start over with a fresh socket.
+        dealers.erase(fp);
+      }
+    }
+    auto route = inbound_route.find(fp);
+    if (route == inbound_route.end()) return false;
+    try {
+      router->send(zmq::buffer(route->second), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      router->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+      return true;
+    } catch (const zmq::error_t&) {
+      inbound_route.erase(route);  // EHOSTUNREACH: that connection is gone
+      return false;
+    }
   }
 
   int64_t BackoffMs(int attempts) {
@@ -521,26 +589,16 @@ class DaemonImpl {
       auto& flight = in_flight[d.recipient];
       if (flight.count(d.seq)) continue;
       if (static_cast<int64_t>(flight.size()) >= cfg.in_flight_per_peer) continue;
-      Dealer* dealer = EnsureDealer(*peer);
-      if (dealer == nullptr) continue;
       wire::Frame f;
       f.set_protocol(kProtocolVersion);
       f.mutable_deliver()->set_envelope(d.envelope);
-      const std::string bytes = FrameBytes(f);
-      bool sent = false;
-      try {
-        sent = dealer->socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
-      } catch (const zmq::error_t& e) {
-        last_error[d.recipient] = e.what();
-      }
+      const bool sent = SendToPeer(*peer, FrameBytes(f));
       const int attempts = d.attempts + 1;
       const int64_t wait = BackoffMs(attempts);
       if (!sent) {
-        dealer->waiting = true;
         blocked.insert(d.recipient);
         if (!last_error.count(d.recipient)) last_error[d.recipient] = "no connection to peer";
       } else {
-        dealer->waiting = false;
         flight[d.seq] = now_ms + wait;
       }
       (void)store->RecordAttempt(d.seq, d.recipient, attempts, now + wait * 1000);
@@ -558,6 +616,16 @@ class DaemonImpl {
     spdlog::info("connection to {} is up", NameOf(fp));
     last_error.erase(fp);
     next_schedule_ms = 0;
+    // Tell the peer, so it can use this connection for what it holds for us.
+    auto it = dealers.find(fp);
+    if (it == dealers.end()) return;
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    f.mutable_hello();
+    try {
+      (void)it->second->socket.send(zmq::buffer(FrameBytes(f)), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {
+    }
   }
 
   // ------------------------------------------------------------ control
@@ -718,9 +786,11 @@ class DaemonImpl {
         if (id == me->card().node_id()) {
           return MakeError(Code::kInvalidArgument, "cannot send a message to this node itself");
         }
-        return MakeError(Code::kNotFound,
-                         it == by_id.end() ? "unknown recipient '" + id + "'"
-                                           : "recipient '" + id + "' is revoked",
+        if (it != by_id.end()) {
+          return MakeError(Code::kPermissionDenied, "recipient '" + id + "' is revoked",
+                           "nothing can be sent to a revoked peer");
+        }
+        return MakeError(Code::kNotFound, "unknown recipient '" + id + "'",
                          "add its card with 'rogatory peer add CARD --fingerprint FP'");
       }
       if (!seen.insert(id).second) continue;
@@ -947,6 +1017,11 @@ class DaemonImpl {
     started_at = clock.NowMicros();
     spdlog::info("node {} ({}) listening on {}; control socket {}", me->card().node_id(),
                  FingerprintText(me->fingerprint()), cfg.listen, home.control_socket());
+    if (cfg.connect_all) {
+      for (const auto& [fp, peer] : peers) {
+        if (!peer.revoked()) EnsureDealer(peer);
+      }
+    }
     NotifyReady();
     const size_t batch = static_cast<size_t>(cfg.commit_batch);
     for (;;) {
@@ -971,9 +1046,15 @@ class DaemonImpl {
       if (items[0].revents & ZMQ_POLLIN) {
         signalfd_siginfo si{};
         (void)::read(signal_fd, &si, sizeof si);
-        spdlog::info("received signal {}, shutting down", si.ssi_signo);
-        CommitAndFlush();
-        return {};
+        if (si.ssi_signo == SIGHUP) {
+          // Reload: re-read the roster now (it is also re-read on change).
+          roster_version = -1;
+          spdlog::info("received SIGHUP, reloading the roster");
+        } else {
+          spdlog::info("received signal {}, shutting down", si.ssi_signo);
+          CommitAndFlush();
+          return {};
+        }
       }
       if (auto s = LoadRoster(); !s.ok()) spdlog::error("roster: {}", s.error().message);
       if (items[1].revents & ZMQ_POLLIN) {
@@ -1068,6 +1149,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
   impl->topts.max_frame_bytes = impl->cfg.max_frame_bytes;
   impl->topts.heartbeat_ivl_ms = impl->cfg.heartbeat_ivl_ms;
   impl->topts.heartbeat_timeout_ms = impl->cfg.heartbeat_timeout_ms;
+  impl->topts.socks_proxy = impl->cfg.socks_proxy;
   ROG_ASSIGN_OR_RETURN(impl->zap, ZapHandler::Bind(impl->ctx));
   {
     ROG_ASSIGN_OR_RETURN(zmq::socket_t r, BindRouter(impl->ctx, impl->me->transport().secret,
@@ -1098,6 +1180,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
   impl->signal_fd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (impl->signal_fd < 0) {
     return MakeError(Code::kInternal, "cannot create a signalfd");

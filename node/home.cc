@@ -66,6 +66,13 @@ Result<SecretBytes> ReadPassphraseFile(const std::string& path) {
     return MakeError(Code::kNotFound,
                      "cannot read passphrase file " + path + ": " + std::strerror(errno));
   }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+    ::close(fd);
+    return MakeError(Code::kPermissionDenied,
+                     "passphrase file " + path + " is readable by group or others",
+                     "run: chmod 600 " + path);
+  }
   SecretBytes buf(4096);
   size_t len = 0;
   for (;;) {

@@ -1,6 +1,7 @@
 // rogatoryd: the node daemon. Runs in the foreground, logs one line per
 // event to stderr, stops cleanly on SIGTERM.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <string>
@@ -9,6 +10,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "keys/crypto.h"
 #include "node/daemon.h"
 #include "node/home.h"
 
@@ -19,8 +21,10 @@ int main(int argc, char** argv) {
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  ::umask(077);  // the store, its WAL and every file the node writes are private
 
   CLI::App app{"rogatoryd: the Rogatory node daemon"};
   std::string home_flag, passphrase_file;
@@ -45,6 +49,11 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
   spdlog::set_level(debug ? spdlog::level::debug : spdlog::level::info);
 
+  // libsodium first: reading the passphrase allocates secure memory.
+  if (auto s = rogatory::InitCrypto(); !s.ok()) {
+    std::fprintf(stderr, "rogatoryd: error: %s\n", s.error().message.c_str());
+    return 1;
+  }
   const rogatory::Home home(rogatory::Home::Resolve(home_flag));
   auto passphrase = rogatory::FindPassphrase(passphrase_file);
   if (!passphrase.ok()) {

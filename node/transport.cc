@@ -56,6 +56,7 @@ Result<zmq::socket_t> ConnectDealer(zmq::context_t& ctx, const SecretBytes& our_
     zmq::socket_t s(ctx, zmq::socket_type::dealer);
     CommonOptions(s, opts);
     s.set(zmq::sockopt::immediate, 1);
+    if (!opts.socks_proxy.empty()) s.set(zmq::sockopt::socks_proxy, opts.socks_proxy);
     s.set(zmq::sockopt::reconnect_ivl, 100);
     s.set(zmq::sockopt::reconnect_ivl_max, 5000);
     ROG_RETURN_IF_ERROR(SetKey(s, ZMQ_CURVE_SERVERKEY, server_key.data(), server_key.size()));

@@ -27,6 +27,7 @@ struct TransportOptions {
   int heartbeat_ivl_ms = 5000;
   int heartbeat_timeout_ms = 15000;
   int linger_ms = 0;
+  std::string socks_proxy;  // host:port, outbound (DEALER) connections only
 };
 
 std::string ToZ85(std::string_view key32);

@@ -79,6 +79,7 @@ Status WriteFile(const std::string& path, const std::string& data, bool force,
     return MakeError(Code::kUnavailable, "cannot write " + path + ": " + std::strerror(err),
                      err == EEXIST ? "choose another name or pass --force" : "");
   }
+  ::fchmod(fd, mode);  // exactly `mode`, whatever the umask
   size_t done = 0;
   while (done < data.size()) {
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -399,7 +400,8 @@ int RunExport(const Home& home, const std::string& id, const std::string& out,
   int code = kExitOk;
   auto resp = Call(home, req, &code);
   if (!resp) return code;
-  if (auto s = WriteFile(out, resp->bundle(), force); !s.ok()) return Fail(s.error());
+  // 0600: a bundle discloses the content key of its message.
+  if (auto s = WriteFile(out, resp->bundle(), force, 0600); !s.ok()) return Fail(s.error());
   if (out != "-") std::cerr << "wrote provenance bundle of " << id << " to " << out << "\n";
   return kExitOk;
 }
@@ -428,17 +430,14 @@ int Main(int argc, char** argv) {
   CLI::App app{"rogatory: exchange mutual legal assistance traffic between authorities"};
   app.set_version_flag("--version", ROGATORY_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // --home is accepted before or after the subcommand
   std::string home_flag;
   app.add_option("--home", home_flag, "node home (default $ROGATORY_HOME, else ~/.rogatory)");
   int exit_code = kExitOk;
   auto home = [&] { return Home(Home::Resolve(home_flag)); };
-  auto add_home = [&](CLI::App* sub) {
-    sub->add_option("--home", home_flag, "node home (default $ROGATORY_HOME, else ~/.rogatory)");
-  };
 
   InitArgs init;
   auto* init_cmd = app.add_subcommand("init", "create a node home: keys, node.toml, empty store");
-  add_home(init_cmd);
   init_cmd->add_option("--name", init.name, "node id, [a-z0-9][a-z0-9-]{1,31}")->required();
   init_cmd->add_option("--authority", init.authority, "name of the authority")->required();
   init_cmd->add_option("--country", init.country, "ISO 3166-1 alpha-2 code")->required();
@@ -453,8 +452,8 @@ int Main(int argc, char** argv) {
   std::string out;
   bool force = false;
   auto* id_cmd = app.add_subcommand("id", "this node's identity");
-  add_home(id_cmd);
   id_cmd->require_subcommand(1);
+  id_cmd->fallthrough();
   auto* id_show = id_cmd->add_subcommand("show", "node id, fingerprint, endpoints, keys");
   id_show->add_flag("--json", json, "print JSON");
   id_show->callback([&] { exit_code = RunIdShow(home(), json); });
@@ -465,8 +464,8 @@ int Main(int argc, char** argv) {
 
   std::string card_file, fingerprint;
   auto* peer_cmd = app.add_subcommand("peer", "the roster of partner nodes");
-  add_home(peer_cmd);
   peer_cmd->require_subcommand(1);
+  peer_cmd->fallthrough();
   auto* peer_add = peer_cmd->add_subcommand("add", "add a partner's card after checking its fingerprint");
   peer_add->add_option("CARD_FILE", card_file, "armored card file")->required();
   peer_add->add_option("--fingerprint", fingerprint,
@@ -478,13 +477,11 @@ int Main(int argc, char** argv) {
   peer_list->callback([&] { exit_code = RunPeerList(home(), json); });
 
   auto* status_cmd = app.add_subcommand("status", "daemon health, peers, queue depths");
-  add_home(status_cmd);
   status_cmd->add_flag("--json", json, "print JSON");
   status_cmd->callback([&] { exit_code = RunStatus(home(), json); });
 
   SendArgs send;
   auto* send_cmd = app.add_subcommand("send", "send a signed, encrypted message");
-  add_home(send_cmd);
   send_cmd->add_option("--to", send.to, "recipient node ids, comma separated")->required();
   send_cmd->add_option("--subject", send.subject, "subject line")->required();
   send_cmd->add_option("--body", send.body, "body text")
@@ -505,24 +502,20 @@ int Main(int argc, char** argv) {
   send_cmd->callback([&] { exit_code = RunSend(home(), send); });
 
   auto* inbox_cmd = app.add_subcommand("inbox", "received messages, newest first");
-  add_home(inbox_cmd);
   inbox_cmd->add_flag("--json", json, "print JSON");
   inbox_cmd->callback([&] { exit_code = RunList(home(), false, json); });
   auto* outbox_cmd = app.add_subcommand("outbox", "sent messages with delivery state");
-  add_home(outbox_cmd);
   outbox_cmd->add_flag("--json", json, "print JSON");
   outbox_cmd->callback([&] { exit_code = RunList(home(), true, json); });
 
   std::string msg_id;
   auto* show_cmd = app.add_subcommand("show", "one message: header, body, signature, receipts");
-  add_home(show_cmd);
   show_cmd->add_option("MSG", msg_id, "message id")->required();
   show_cmd->add_flag("--json", json, "print JSON");
   show_cmd->callback([&] { exit_code = RunShow(home(), msg_id, json); });
 
   std::string permission_ref;
   auto* export_cmd = app.add_subcommand("export", "write a self-contained provenance bundle");
-  add_home(export_cmd);
   export_cmd->add_option("MSG", msg_id, "message id")->required();
   export_cmd->add_option("-o,--output", out, "bundle file (- for stdout)")->required();
   export_cmd->add_option("--permission-ref", permission_ref,
@@ -533,7 +526,6 @@ int Main(int argc, char** argv) {
 
   std::string bundle_file, expect;
   auto* verify_cmd = app.add_subcommand("verify", "check a bundle offline; exit 3 if anything fails");
-  add_home(verify_cmd);
   verify_cmd->add_option("BUNDLE", bundle_file, "bundle file")->required();
   verify_cmd->add_option("--expect-fingerprint", expect, "the sender must have this fingerprint");
   verify_cmd->add_flag("--json", json, "print JSON");
@@ -555,4 +547,7 @@ int Main(int argc, char** argv) {
 
 }  // namespace rogatory::cli
 
-int main(int argc, char** argv) { return rogatory::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  ::umask(077);  // homes, stores and bundles are private to the operator
+  return rogatory::cli::Main(argc, argv);
+}

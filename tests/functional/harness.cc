@@ -112,11 +112,15 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
   return cond();
 }
 
-Node::Node(const std::string& dir, const std::string& id, const std::string& country)
+Node::Node(const std::string& dir, const std::string& id, const std::string& country,
+           const std::vector<std::string>& extra_init_args)
     : id_(id), home_(dir + "/" + id) {
   endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
-  auto r = RunCmd({RogatoryBin(), "--home", home_, "init", "--name", id, "--authority",
-                "Authority " + id, "--country", country, "--listen", endpoint_});
+  std::vector<std::string> argv{RogatoryBin(), "--home", home_, "init", "--name", id,
+                                "--authority", "Authority " + id, "--country", country,
+                                "--listen", endpoint_};
+  argv.insert(argv.end(), extra_init_args.begin(), extra_init_args.end());
+  auto r = RunCmd(argv);
   if (r.exit_code != 0) throw std::runtime_error("init failed: " + r.err);
   fingerprint_ = Json({"id", "show", "--json"})["fingerprint"];
   r = Cli({"id", "export", "-o", card_path()});
@@ -147,7 +151,7 @@ void Node::Trust(const Node& other) const {
   if (r.exit_code != 0) throw std::runtime_error("peer add failed: " + r.err);
 }
 
-void Node::Start() {
+void Node::Start(const std::vector<std::string>& extra_args) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     const int log = ::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -155,7 +159,8 @@ void Node::Start() {
     const int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(devnull, 0);
     ::dup2(devnull, 1);
-    const std::vector<std::string> argv{RogatorydBin(), "--home", home_};
+    std::vector<std::string> argv{RogatorydBin(), "--home", home_};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     auto args = Argv(argv);
     ::execv(args[0], args.data());
     ::_exit(127);

@@ -49,7 +49,8 @@ std::string ReadFileText(const std::string& path);
 class Node {
  public:
   // Creates a home under `dir` with `rogatory init`.
-  Node(const std::string& dir, const std::string& id, const std::string& country = "FR");
+  Node(const std::string& dir, const std::string& id, const std::string& country = "FR",
+       const std::vector<std::string>& extra_init_args = {});
   ~Node();
 
   const std::string& id() const { return id_; }
@@ -68,11 +69,12 @@ class Node {
   void Trust(const Node& other) const;
 
   // Starts rogatoryd and waits until `status` answers.
-  void Start();
+  void Start(const std::vector<std::string>& extra_args = {});
   // SIGTERM and wait; returns the exit status.
   int Stop();
   void Kill();  // SIGKILL
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   // Sends a message; returns its id (asserts success).
   std::string Send(const std::vector<std::string>& to_and_flags);

@@ -356,6 +356,11 @@ TEST(UnknownNodeTest, ANodeWhoseCardWasNeverAddedCannotDeliver) {
   EXPECT_EQ(out[0]["state"], "queued");
   EXPECT_EQ(b.Json({"inbox", "--json"}).size(), 0u);
   EXPECT_EQ(b.Json({"status", "--json"})["inbox"], 0);
+
+  // Adding the card while the daemon runs takes effect without a restart.
+  b.Trust(c);
+  EXPECT_TRUE(c.WaitOutboxState(id, "delivered")) << c.Log() << b.Log();
+  EXPECT_EQ(b.Json({"inbox", "--json"}).size(), 1u);
 }
 
 }  // namespace

@@ -1,0 +1,114 @@
+// Operating a node: passphrase-protected keystores, reload, the CLI's
+// --home placement, and delivery to a node whose listen port is unreachable.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "tests/functional/harness.h"
+
+namespace rogatory::test {
+namespace {
+
+std::string WriteSecret(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text << "\n";
+  ::chmod(path.c_str(), 0600);
+  return path;
+}
+
+TEST(OperationsTest, PassphraseProtectedNodeRunsAndAWrongPassphraseIsOneLine) {
+  TempDir dir;
+  const std::string good = WriteSecret(dir.path() + "/pass", "correct horse battery");
+  const std::string bad = WriteSecret(dir.path() + "/wrong", "incorrect horse");
+  Node a(dir.path(), "locked", "FR", {"--passphrase-file", good});
+  // The keystore holds no secret in the clear.
+  EXPECT_EQ(ReadFileText(a.home() + "/keys.bin").find("correct horse"), std::string::npos);
+  // Public commands need no passphrase.
+  EXPECT_EQ(a.Cli({"id", "show"}).exit_code, 0);
+
+  auto wrong = RunCmd({RogatorydBin(), "--home", a.home(), "--passphrase-file", bad});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_EQ(wrong.err, "rogatoryd: error: wrong passphrase for keystore " + a.home() +
+                           "/keys.bin\n");
+  auto none = RunCmd({RogatorydBin(), "--home", a.home()});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("protected by a passphrase"), std::string::npos) << none.err;
+
+  ::chmod(good.c_str(), 0644);
+  auto loose = RunCmd({RogatorydBin(), "--home", a.home(), "--passphrase-file", good});
+  EXPECT_EQ(loose.exit_code, 1);
+  EXPECT_NE(loose.err.find("readable by group or others"), std::string::npos) << loose.err;
+  ::chmod(good.c_str(), 0600);
+
+  a.Start({"--passphrase-file", good});
+  EXPECT_EQ(a.Cli({"status"}).exit_code, 0);
+  EXPECT_EQ(a.Stop(), 0);
+}
+
+TEST(OperationsTest, PassphraseFromSystemdCredentialsDirectory) {
+  TempDir dir;
+  const std::string creds = dir.path() + "/creds";
+  ::mkdir(creds.c_str(), 0700);
+  WriteSecret(creds + "/passphrase", "from systemd");
+  Node a(dir.path(), "credentialed", "FR", {"--passphrase-file", creds + "/passphrase"});
+  ::setenv("CREDENTIALS_DIRECTORY", creds.c_str(), 1);
+  a.Start();
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  EXPECT_EQ(a.Cli({"status"}).exit_code, 0);
+}
+
+TEST(OperationsTest, HomeFlagWorksBeforeOrAfterTheSubcommand) {
+  TempDir dir;
+  Node a(dir.path(), "anywhere");
+  for (auto argv : std::vector<std::vector<std::string>>{
+           {RogatoryBin(), "--home", a.home(), "peer", "list", "--json"},
+           {RogatoryBin(), "peer", "--home", a.home(), "list", "--json"},
+           {RogatoryBin(), "peer", "list", "--home", a.home(), "--json"},
+           {RogatoryBin(), "id", "show", "--home", a.home()}}) {
+    auto r = RunCmd(argv);
+    EXPECT_EQ(r.exit_code, 0) << argv[1] << " " << r.err;
+  }
+  // $ROGATORY_HOME is the default.
+  ::setenv("ROGATORY_HOME", a.home().c_str(), 1);
+  EXPECT_EQ(RunCmd({RogatoryBin(), "id", "show"}).exit_code, 0);
+  ::unsetenv("ROGATORY_HOME");
+}
+
+TEST(OperationsTest, SighupReloadsAndKeepsServing) {
+  TempDir dir;
+  Node a(dir.path(), "reloaded");
+  a.Start();
+  ASSERT_EQ(::kill(a.pid(), SIGHUP), 0);
+  EXPECT_TRUE(a.WaitLog("reloading the roster")) << a.Log();
+  EXPECT_EQ(a.Cli({"status"}).exit_code, 0);
+  EXPECT_EQ(a.Stop(), 0);
+}
+
+TEST(OperationsTest, NodeBehindOutboundOnlyFirewallReceivesOverItsOwnConnection) {
+  TempDir dir;
+  Node inside(dir.path(), "behind-firewall");
+  Node outside(dir.path(), "outside");
+  inside.Trust(outside);
+  outside.Trust(inside);
+  // The card says inside listens on its endpoint, but nothing will listen
+  // there: the daemon binds another port, as if a firewall dropped inbound
+  // connections. It keeps a connection open to every peer instead.
+  const int hidden_port = FreePort();
+  std::ofstream(inside.home() + "/node.toml")
+      << "[node]\nid = \"behind-firewall\"\nlisten = \"tcp://127.0.0.1:" << hidden_port
+      << "\"\n[transport]\nconnect_all = true\n";
+  outside.Start();
+  const std::string id = outside.Send({"--to", "behind-firewall", "--subject", "in", "--body", "y"});
+  inside.Start();
+  EXPECT_TRUE(outside.WaitOutboxState(id, "delivered")) << outside.Log() << inside.Log();
+  auto inbox = inside.Json({"inbox", "--json"});
+  ASSERT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(inbox[0]["id"], id);
+  // And the other way, over the same connection.
+  const std::string back = inside.Send({"--to", "outside", "--subject", "out", "--body", "z"});
+  EXPECT_TRUE(inside.WaitOutboxState(back, "delivered")) << inside.Log();
+}
+
+}  // namespace
+}  // namespace rogatory::test
