@@ -139,6 +139,12 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
                      : "bundle lacks the card of sender " + r.sender.fingerprint)) {
     return r;
   }
+  const wire::Card& sc = sender_card->second.card;
+  const bool in_validity =
+      outer.created_at() >= sc.valid_from() && outer.created_at() <= sc.valid_until();
+  check.Add("sender_card_validity", in_validity,
+            in_validity ? "message created within the sender card's validity period"
+                        : "message created outside the sender card's validity period");
   const std::string& sender_key = sender_card->second.card.signing_key();
   check.Add("outer_signature", VerifyOuterSignature(*env, sender_key),
             "signed by " + r.sender.fingerprint);
@@ -155,32 +161,27 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
 
   const std::string envelope_sha = Sha256(b.envelope());
   for (const auto& sr : b.receipts()) {
-    // The signer is whichever recipient card verifies it.
-    wire::SignedReceipt parsed;
-    Status st = ParseStrict(sr, &parsed, "receipt");
-    wire::Receipt body;
-    if (st.ok()) st = ParseStrict(parsed.receipt(), &body, "receipt body");
-    std::string who = "?";
-    if (st.ok()) {
-      who = FingerprintText(body.recipient());
-      auto card = cards.find(body.recipient());
-      bool addressed = false;
-      for (const auto& rc : outer.recipients()) addressed |= rc == body.recipient();
-      if (!addressed) {
-        st = MakeError(Code::kUnauthenticated, "receipt signed by " + who +
-                                                   ", who is not a recipient");
-      } else if (card == cards.end()) {
-        st = MakeError(Code::kNotFound, "bundle lacks the card of receipt signer " + who);
-      } else {
-        auto verified = VerifyReceipt(sr, card->second.card.signing_key());
-        st = verified.ok()
-                 ? CheckReceiptMatches(*verified, outer.message_id(), outer.sender(),
-                                       body.recipient(), envelope_sha,
-                                       opened.ok() ? opened->inner_signed_sha256 : "")
-                 : Status{verified.error()};
+    // Signed bytes first: the signer is the recipient whose card's key
+    // verifies the signature; only then is the receipt body parsed.
+    Status st = MakeError(Code::kUnauthenticated,
+                          "receipt is not signed by any recipient whose card the bundle carries");
+    std::string who = "no recipient";
+    for (const auto& rc : outer.recipients()) {
+      auto card = cards.find(rc);
+      if (card == cards.end()) continue;
+      auto verified = VerifyReceipt(sr, card->second.card.signing_key());
+      if (verified.ok()) {
+        who = FingerprintText(rc);
+        st = CheckReceiptMatches(*verified, outer.message_id(), outer.sender(), rc,
+                                 envelope_sha, opened.ok() ? opened->inner_signed_sha256 : "");
         if (st.ok()) {
-          r.receipts.push_back({card->second.card.node_id(), who, body.received_at()});
+          r.receipts.push_back({card->second.card.node_id(), who, verified->received_at()});
         }
+        break;
+      }
+      if (verified.error().code == Code::kInvalidArgument) {
+        st = verified.error();  // malformed: no key will verify it
+        break;
       }
     }
     check.Add("receipt", st, "receipt signed by " + who + " names this envelope and plaintext");

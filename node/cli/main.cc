@@ -224,6 +224,12 @@ int RunPeerAdd(const Home& home, const std::string& file, const std::string& fp_
                 "do not add it: ask the other authority, over another channel, which is right",
                 kExitVerify);
   }
+  const int64_t now = SystemClock().NowMicros();
+  if (card->card.valid_until() < now || card->card.valid_from() > now) {
+    return Fail("card " + file + " is valid from " + Rfc3339(card->card.valid_from()) + " to " +
+                    Rfc3339(card->card.valid_until()) + ", not now",
+                "ask the other authority for a current card");
+  }
   auto own = OwnCard(home);
   if (own.ok() && own->fingerprint == card->fingerprint) {
     return Fail("card " + file + " is this node's own card");

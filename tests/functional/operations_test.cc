@@ -6,6 +6,10 @@
 
 #include <fstream>
 
+#include "keys/armor.h"
+#include "keys/card.h"
+#include "keys/fingerprint.h"
+#include "keys/identity.h"
 #include "tests/functional/harness.h"
 
 namespace rogatory::test {
@@ -108,6 +112,21 @@ TEST(OperationsTest, NodeBehindOutboundOnlyFirewallReceivesOverItsOwnConnection)
   // And the other way, over the same connection.
   const std::string back = inside.Send({"--to", "outside", "--subject", "out", "--body", "z"});
   EXPECT_TRUE(inside.WaitOutboxState(back, "delivered")) << inside.Log();
+}
+
+TEST(OperationsTest, AnExpiredCardIsRefusedByPeerAdd) {
+  TempDir dir;
+  Node a(dir.path(), "careful");
+  ASSERT_TRUE(InitCrypto().ok());
+  auto old = Identity::Generate({"old-node", "Old", "FR", {"tcp://127.0.0.1:7000"}, 1'000'000,
+                                 2'000'000});
+  ASSERT_TRUE(old.ok());
+  const std::string path = dir.path() + "/old.card";
+  std::ofstream(path) << Armor(kCardArmorType, old->signed_card());
+  auto r = a.Cli({"peer", "add", path, "--fingerprint", FingerprintText(old->fingerprint())});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not now"), std::string::npos) << r.err;
+  EXPECT_EQ(a.Json({"peer", "list", "--json"}).size(), 0u);
 }
 
 }  // namespace

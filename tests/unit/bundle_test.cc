@@ -135,3 +135,34 @@ TEST_F(BundleTest, WrongContentKeyFails) {
 
 }  // namespace
 }  // namespace rogatory
+
+namespace rogatory {
+namespace {
+
+TEST(BundleValidityTest, MessageCreatedOutsideTheSenderCardValidityFails) {
+  ASSERT_TRUE(InitCrypto().ok());
+  auto expired = Identity::Generate({"old-node", "Old", "FR", {"tcp://127.0.0.1:7000"},
+                                     1'000'000, 2'000'000});  // valid for one second in 1970
+  ASSERT_TRUE(expired.ok());
+  Identity b = test::NewIdentity("recipient-node");
+  auto bytes = SealEnvelope(*expired, test::SimpleDraft({&b}, "late"));
+  ASSERT_TRUE(bytes.ok());
+  auto env = ParseEnvelope(*bytes);
+  auto opened = OpenEnvelope(*env, b.encryption().secret, b.fingerprint(),
+                             expired->encryption().public_key, expired->signing().public_key);
+  ASSERT_TRUE(opened.ok());
+  BundleParts p;
+  p.envelope = *bytes;
+  p.content_key = &opened->content_key;
+  p.cards = {expired->signed_card(), b.signed_card()};
+  const VerifyReport r = VerifyBundle(MakeBundle(p), "");
+  EXPECT_FALSE(r.valid);
+  bool found = false;
+  for (const auto& c : r.checks) {
+    if (c.name == "sender_card_validity") found = !c.ok;
+  }
+  EXPECT_TRUE(found);
+}
+
+}  // namespace
+}  // namespace rogatory
