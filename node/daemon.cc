@@ -27,6 +27,7 @@
 #include "keys/strict_parse.h"
 #include "node/clock.h"
 #include "node/config.h"
+#include "node/outbox.h"
 #include "node/store.h"
 #include "node/transport.h"
 #include "proto/control.pb.h"
@@ -51,6 +52,8 @@ struct Dealer {
   std::string transport_key;
   bool waiting = false;  // last send hit EAGAIN: no connection yet
   int64_t waiting_since_ms = 0;
+  bool connected = false;  // from the monitor's handshake/disconnect events
+  std::unique_ptr<ConnectionMonitor> monitor;  // destroyed before `socket`
 };
 
 // A DEALER that has had no connection this long is replaced by a new one.
@@ -61,8 +64,11 @@ struct Outgoing {
   bool via_router = false;
   std::string routing_id;  // router replies
   std::string peer_fp;     // dealer sends
+  Lane lane = Lane::kBulk;
   std::string bytes;
 };
+
+using DealerKey = std::pair<std::string, Lane>;  // (peer fingerprint, lane)
 
 struct PendingControl {
   std::string client_id;
@@ -92,16 +98,17 @@ class DaemonImpl {
   std::map<std::string, Peer> peers;              // by raw fingerprint
   std::map<std::string, std::string> by_transport;  // transport key -> fp
   std::map<std::string, std::string> by_id;         // node id -> fp
-  std::map<std::string, std::unique_ptr<Dealer>> dealers;  // by fp
-  std::map<std::string, std::map<int64_t, int64_t>> in_flight;  // fp -> seq -> deadline ms
+  std::map<DealerKey, std::unique_ptr<Dealer>> dealers;
+  std::optional<Outbox> outbox;
   std::map<std::string, std::string> last_error;   // fp -> text
   std::map<std::string, int64_t> last_inbound_ms;  // fp -> monotonic ms
   std::map<std::string, std::string> inbound_route;  // fp -> ROUTER routing id
+  std::map<std::string, int64_t> last_hold_reset_ms;   // fp -> monotonic ms
   int64_t roster_version = -1;
   int64_t next_schedule_ms = 0;
   int64_t next_expiry_ms = 0;
   int64_t started_at = 0;
-  std::mt19937_64 rng{std::random_device{}()};
+  bool urgent_in_batch = false;  // an urgent delivery was read: commit now
 
   std::vector<Outgoing> outgoing;
   std::vector<PendingControl> replies;
@@ -131,7 +138,7 @@ class DaemonImpl {
     }
     // Drop dealers whose peer vanished, was revoked or changed keys/endpoint.
     for (auto it = dealers.begin(); it != dealers.end();) {
-      auto p = fresh.find(it->first);
+      auto p = fresh.find(it->first.first);
       if (p == fresh.end() || p->second.revoked() ||
           p->second.row.transport_key != it->second->transport_key ||
           p->second.row.endpoint != it->second->endpoint) {
@@ -198,7 +205,7 @@ class DaemonImpl {
         router->send(zmq::buffer(o.routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
         router->send(zmq::buffer(o.bytes), zmq::send_flags::dontwait);
       } else {
-        auto it = dealers.find(o.peer_fp);
+        auto it = dealers.find({o.peer_fp, o.lane});
         if (it == dealers.end()) return;
         (void)it->second->socket.send(zmq::buffer(o.bytes), zmq::send_flags::dontwait);
       }
@@ -245,19 +252,32 @@ class DaemonImpl {
       return;
     }
     switch (frame.body_case()) {
-      case wire::Frame::kDeliver: HandleDeliver(peer, frame.deliver().envelope(), route); break;
+      case wire::Frame::kDeliver: HandleDeliver(peer, frame.deliver(), route); break;
       case wire::Frame::kAck: HandleAck(peer, frame.ack()); break;
       case wire::Frame::kNack: HandleNack(peer, frame.nack()); break;
+      case wire::Frame::kHold: {
+        // The peer lacks a predecessor: resend what is queued for it, in
+        // order (at most once per retry interval, so holds cannot storm).
+        int64_t& last = last_hold_reset_ms[peer.row.fingerprint];
+        const int64_t now_ms = MonotonicMillis();
+        if (now_ms - last >= limits::kRetryInitialMs) {
+          last = now_ms;
+          if (EnsureTx().ok()) (void)outbox->ConnectionUp(peer.row.fingerprint);
+          next_schedule_ms = 0;
+        }
+        break;
+      }
       case wire::Frame::kHello:
         // The peer's connection is up: retry what we hold for it at once.
-        if (EnsureTx().ok()) (void)store->ResetBackoff(peer.row.fingerprint, clock.NowMicros());
+        if (EnsureTx().ok()) (void)outbox->ConnectionUp(peer.row.fingerprint);
         next_schedule_ms = 0;
         break;
       default: Refuse(peer, "frame without a known body"); break;
     }
   }
 
-  void HandleDeliver(const Peer& peer, const std::string& bytes, const Outgoing& route) {
+  void HandleDeliver(const Peer& peer, const wire::Deliver& deliver, const Outgoing& route) {
+    const std::string& bytes = deliver.envelope();
     // Signed bytes first (SPEC 4): check the outer signature with the key of
     // the connection's peer before parsing what it signs.
     wire::Envelope wrap;
@@ -295,20 +315,27 @@ class DaemonImpl {
       spdlog::error("store: {}", s.error().message);
       return;
     }
-    auto existing = store->FindInbox(sender, outer.message_id());
-    if (!existing.ok()) {
-      spdlog::error("{}", existing.error().message);
+    // Exactly once: a live dedup record answers a redelivery with the
+    // byte-identical stored receipt; after it is pruned (expiry plus the
+    // clock allowance) the expiry check below refuses the replay.
+    auto seen = store->FindSeen(sender, outer.message_id());
+    if (!seen.ok()) {
+      spdlog::error("{}", seen.error().message);
       return;
     }
-    if (existing->has_value()) {
-      const InboxRow& row = **existing;
-      if (row.envelope_sha256 == env_sha) {
-        Ack(route, outer.message_id(), row.receipt);  // byte-identical stored receipt
-      } else {
-        Refuse(peer, "message id " + outer.message_id() +
-                         " was already received with a different envelope");
-        Nack(route, outer, env_sha, "message id already used for a different envelope");
-      }
+    if (seen->has_value() && (*seen)->envelope_sha256 == env_sha) {
+      Ack(route, outer.message_id(), (*seen)->receipt);
+      return;
+    }
+    auto stored = seen->has_value() ? std::move(*seen) : store->FindInbox(sender, outer.message_id());
+    if (!stored.ok()) {
+      spdlog::error("{}", stored.error().message);
+      return;
+    }
+    if (stored->has_value()) {
+      Refuse(peer, "message id " + outer.message_id() +
+                       " was already received with a different envelope");
+      Nack(route, outer, env_sha, "message id already used for a different envelope");
       return;
     }
     const int64_t now = clock.NowMicros();
@@ -327,6 +354,26 @@ class DaemonImpl {
       Nack(route, outer, env_sha, "the message is dated beyond the receiver's clock allowance");
       return;
     }
+    // In order within a priority: hold this one until its predecessor is in.
+    if (!deliver.prev().empty()) {
+      auto prev = store->FindInbox(sender, deliver.prev());
+      if (!prev.ok()) return;
+      if (!prev->has_value()) {
+        spdlog::debug("holding {} from {} until {} arrives", outer.message_id(),
+                      peer.row.node_id, deliver.prev());
+        // No ack: tell the sender its predecessor is missing, so it resends
+        // from there, in order.
+        wire::Frame f;
+        f.set_protocol(kProtocolVersion);
+        f.mutable_hold()->set_message_id(outer.message_id());
+        f.mutable_hold()->set_missing(deliver.prev());
+        Outgoing o = route;
+        o.bytes = FrameBytes(f);
+        outgoing.push_back(std::move(o));
+        return;
+      }
+    }
+    if (LaneOf(outer.priority()) == Lane::kUrgent) urgent_in_batch = true;
     auto opened = OpenEnvelope(*env, me->encryption().secret, me->fingerprint(),
                                peer.row.encryption_key, peer.row.signing_key);
     if (!opened.ok()) {
@@ -405,7 +452,7 @@ class DaemonImpl {
       spdlog::error("{}", m.error().message);
       return;
     }
-    in_flight[peer.row.fingerprint].erase(p.seq);
+    outbox->Settled(peer.row.fingerprint, p.seq);
     last_error.erase(peer.row.fingerprint);
     spdlog::info("message {} delivered to {}", ack.message_id(), peer.row.node_id);
   }
@@ -427,7 +474,7 @@ class DaemonImpl {
     }
     if (p.state != "queued") return;
     (void)store->MarkFailed(p.seq, peer.row.fingerprint, refusal->reason());
-    in_flight[peer.row.fingerprint].erase(p.seq);
+    outbox->Settled(peer.row.fingerprint, p.seq);
     last_error[peer.row.fingerprint] = refusal->reason();
     spdlog::warn("message {} refused by {}: {}", nack.message_id(), peer.row.node_id,
                  refusal->reason());
@@ -481,23 +528,26 @@ class DaemonImpl {
       route.routing_id = rid.to_string();
       inbound_route[peer->row.fingerprint] = route.routing_id;
       HandleFrame(*peer, data, route);
+      if (urgent_in_batch) return;  // commit and answer it now
     }
   }
 
-  void DrainDealer(const std::string& fp, Dealer& d, size_t budget) {
+  void DrainDealer(const DealerKey& key, Dealer& d, size_t budget) {
     for (size_t i = 0; i < budget; ++i) {
       zmq::message_t data;
       if (!d.socket.recv(data, zmq::recv_flags::dontwait)) return;
-      const Peer* peer = ActivePeer(fp);
+      const Peer* peer = ActivePeer(key.first);
       if (peer == nullptr) continue;
       Outgoing route;
-      route.peer_fp = fp;
+      route.peer_fp = key.first;
+      route.lane = key.second;
       HandleFrame(*peer, data, route);
+      if (urgent_in_batch) return;
     }
   }
 
-  Dealer* EnsureDealer(const Peer& peer) {
-    auto it = dealers.find(peer.row.fingerprint);
+  Dealer* EnsureDealer(const Peer& peer, Lane lane) {
+    auto it = dealers.find({peer.row.fingerprint, lane});
     if (it != dealers.end()) return it->second.get();
     auto s = ConnectDealer(ctx, me->transport().secret, me->transport().public_key,
                            peer.row.transport_key, peer.row.endpoint, topts);
@@ -506,9 +556,16 @@ class DaemonImpl {
       return nullptr;
     }
     auto d = std::make_unique<Dealer>(Dealer{std::move(*s), peer.row.endpoint,
-                                             peer.row.transport_key, true, MonotonicMillis()});
+                                             peer.row.transport_key, true, MonotonicMillis(),
+                                             false, nullptr});
+    auto monitor = ConnectionMonitor::Attach(ctx, d->socket);
+    if (!monitor.ok()) {
+      spdlog::error("{}", monitor.error().message);
+      return nullptr;
+    }
+    d->monitor = std::move(*monitor);
     Dealer* raw = d.get();
-    dealers[peer.row.fingerprint] = std::move(d);
+    dealers[{peer.row.fingerprint, lane}] = std::move(d);
     return raw;
   }
 
@@ -516,9 +573,9 @@ class DaemonImpl {
   // (SPEC 5): our own DEALER when it is connected, else the connection the
   // peer opened to our ROUTER (a peer behind an outbound-only firewall).
   // False when neither can take it now.
-  bool SendToPeer(const Peer& peer, const std::string& bytes) {
+  bool SendToPeer(const Peer& peer, Lane lane, const std::string& bytes) {
     const std::string& fp = peer.row.fingerprint;
-    Dealer* dealer = EnsureDealer(peer);
+    Dealer* dealer = EnsureDealer(peer, lane);
     if (dealer != nullptr) {
       try {
         if (dealer->socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value()) {
@@ -535,7 +592,7 @@ class DaemonImpl {
       } else if (now_ms - dealer->waiting_since_ms > kDealerRenewMs) {
         // libzmq does not reconnect after a refused handshake (the peer did
         // not know us yet): start over with a fresh socket.
-        dealers.erase(fp);
+        dealers.erase({fp, lane});
       }
     }
     auto route = inbound_route.find(fp);
@@ -550,74 +607,61 @@ class DaemonImpl {
     }
   }
 
-  int64_t BackoffMs(int attempts) {
-    int64_t base = limits::kRetryInitialMs;
-    for (int i = 1; i < attempts && base < cfg.retry_cap_ms; ++i) base *= 2;
-    base = std::min(base, cfg.retry_cap_ms);
-    std::uniform_int_distribution<int64_t> jitter(base / 2, base);
-    return jitter(rng);
-  }
-
   void ScheduleDeliveries() {
     const int64_t now_ms = MonotonicMillis();
-    const int64_t now = clock.NowMicros();
     if (now_ms >= next_expiry_ms) {
       next_expiry_ms = now_ms + 1000;
       if (EnsureTx().ok()) {
-        auto n = store->ExpireQueued(now - cfg.clock_allowance_us);
+        auto n = outbox->Expire();
         if (n.ok() && *n > 0) spdlog::warn("{} deliveries expired without a receipt", *n);
+        auto pruned = store->PruneSeen(clock.NowMicros() - cfg.clock_allowance_us);
+        if (pruned.ok() && *pruned > 0) spdlog::info("pruned {} dedup records", *pruned);
       }
     }
     if (now_ms < next_schedule_ms) return;
-    // In-flight entries past their deadline are presumed lost.
-    for (auto& [fp, seqs] : in_flight) {
-      for (auto it = seqs.begin(); it != seqs.end();) {
-        it = it->second <= now_ms ? seqs.erase(it) : std::next(it);
-      }
-    }
     if (!EnsureTx().ok()) return;
-    auto due = store->DueDeliveries(now, static_cast<int>(cfg.commit_batch) * 4);
-    if (!due.ok()) {
-      spdlog::error("{}", due.error().message);
+    auto due_peers = outbox->DuePeers();
+    if (!due_peers.ok()) {
+      spdlog::error("{}", due_peers.error().message);
       next_schedule_ms = now_ms + 1000;
       return;
     }
-    std::set<std::string> blocked;  // peers without a connection this turn
-    for (const auto& d : *due) {
-      const Peer* peer = ActivePeer(d.recipient);
-      if (peer == nullptr || blocked.count(d.recipient)) continue;
-      auto& flight = in_flight[d.recipient];
-      if (flight.count(d.seq)) continue;
-      if (static_cast<int64_t>(flight.size()) >= cfg.in_flight_per_peer) continue;
-      wire::Frame f;
-      f.set_protocol(kProtocolVersion);
-      f.mutable_deliver()->set_envelope(d.envelope);
-      const bool sent = SendToPeer(*peer, FrameBytes(f));
-      const int attempts = d.attempts + 1;
-      const int64_t wait = BackoffMs(attempts);
-      if (!sent) {
-        blocked.insert(d.recipient);
-        if (!last_error.count(d.recipient)) last_error[d.recipient] = "no connection to peer";
-      } else {
-        flight[d.seq] = now_ms + wait;
+    for (const auto& fp : *due_peers) {
+      const Peer* peer = ActivePeer(fp);
+      if (peer == nullptr) continue;
+      auto batch = outbox->Take(fp);
+      if (!batch.ok()) {
+        spdlog::error("{}", batch.error().message);
+        continue;
       }
-      (void)store->RecordAttempt(d.seq, d.recipient, attempts, now + wait * 1000);
+      bool lane_down[2] = {false, false};
+      for (const auto& t : *batch) {
+        if (lane_down[static_cast<int>(t.lane)]) continue;
+        wire::Frame f;
+        f.set_protocol(kProtocolVersion);
+        f.mutable_deliver()->set_envelope(t.due.envelope);
+        f.mutable_deliver()->set_prev(t.prev);
+        const bool sent = SendToPeer(*peer, t.lane, FrameBytes(f));
+        if (!sent) {
+          lane_down[static_cast<int>(t.lane)] = true;  // no connection: stop this lane
+          if (!last_error.count(fp)) last_error[fp] = "no connection to peer";
+        }
+        (void)outbox->Attempted(t, sent);
+      }
     }
-    auto next = store->NextAttemptAt();
-    int64_t delay = 1000;
-    if (next.ok() && next->has_value()) {
-      delay = std::clamp<int64_t>((**next - clock.NowMicros()) / 1000, 0, 1000);
-    }
-    next_schedule_ms = now_ms + delay;
+    auto wait = outbox->MillisUntilDue(1000);
+    next_schedule_ms = now_ms + (wait.ok() ? *wait : 1000);
   }
 
   // A peer whose connection came back gets its queue retried at once.
-  void OnConnectionBack(const std::string& fp) {
-    spdlog::info("connection to {} is up", NameOf(fp));
+  void OnConnectionBack(const DealerKey& key) {
+    const std::string& fp = key.first;
+    spdlog::info("connection to {} is up ({} lane)", NameOf(fp), LaneName(key.second));
     last_error.erase(fp);
     next_schedule_ms = 0;
+    if (EnsureTx().ok()) (void)outbox->ConnectionUp(fp);
     // Tell the peer, so it can use this connection for what it holds for us.
-    auto it = dealers.find(fp);
+    auto it = dealers.find(key);
     if (it == dealers.end()) return;
     wire::Frame f;
     f.set_protocol(kProtocolVersion);
@@ -718,21 +762,40 @@ class DaemonImpl {
     s->set_started_at(started_at);
     s->set_version(ROGATORY_VERSION);
     if (auto n = store->CountInbox(); n.ok()) s->set_inbox(static_cast<uint64_t>(*n));
-    std::map<std::string, uint64_t> queued;
+    struct Depth {
+      uint64_t by_priority[4] = {0, 0, 0, 0};
+      uint64_t total = 0;
+      int64_t oldest = 0;
+    };
+    std::map<std::string, Depth> depth;
     uint64_t total = 0;
+    int64_t oldest = 0;
     if (auto q = store->QueueCounts(); q.ok()) {
       for (const auto& c : *q) {
-        queued[c.recipient] += static_cast<uint64_t>(c.count);
+        Depth& d = depth[c.recipient];
+        d.by_priority[std::clamp(c.priority, 0, 3)] += static_cast<uint64_t>(c.count);
+        d.total += static_cast<uint64_t>(c.count);
+        if (d.oldest == 0 || c.oldest_created_at < d.oldest) d.oldest = c.oldest_created_at;
+        if (oldest == 0 || c.oldest_created_at < oldest) oldest = c.oldest_created_at;
         total += static_cast<uint64_t>(c.count);
       }
     }
     s->set_outbox_queued(total);
+    s->set_oldest_queued_at(oldest);
+    s->set_now(clock.NowMicros());
     const int64_t now_ms = MonotonicMillis();
     for (const auto& [fp, peer] : peers) {
       auto* ps = s->add_peers();
+      const Depth& d = depth[fp];
       ps->set_id(peer.row.node_id);
+      ps->set_fingerprint(peer.fp_text);
       ps->set_connected(IsConnected(fp, now_ms));
-      ps->set_queued(queued[fp]);
+      ps->set_queued(d.total);
+      ps->set_queued_urgent(d.by_priority[wire::PRIORITY_URGENT]);
+      ps->set_queued_high(d.by_priority[wire::PRIORITY_HIGH]);
+      ps->set_queued_normal(d.by_priority[wire::PRIORITY_NORMAL]);
+      ps->set_oldest_queued_at(d.oldest);
+      ps->set_in_flight(outbox->InFlight(fp));
       if (auto e = last_error.find(fp); e != last_error.end()) ps->set_last_error(e->second);
     }
   }
@@ -742,15 +805,11 @@ class DaemonImpl {
     if (in != last_inbound_ms.end() && now_ms - in->second < cfg.heartbeat_timeout_ms) {
       return true;
     }
-    auto d = dealers.find(fp);
-    if (d == dealers.end()) return false;
-    zmq::pollitem_t item{d->second->socket.handle(), 0, ZMQ_POLLOUT, 0};
-    try {
-      zmq::poll(&item, 1, std::chrono::milliseconds(0));
-    } catch (const zmq::error_t&) {
-      return false;
+    for (Lane lane : {Lane::kBulk, Lane::kUrgent}) {
+      auto d = dealers.find({fp, lane});
+      if (d != dealers.end() && d->second->connected) return true;
     }
-    return (item.revents & ZMQ_POLLOUT) != 0;
+    return false;
   }
 
   Result<std::string> Send(const control::SendRequest& req) {
@@ -1019,7 +1078,7 @@ class DaemonImpl {
                  FingerprintText(me->fingerprint()), cfg.listen, home.control_socket());
     if (cfg.connect_all) {
       for (const auto& [fp, peer] : peers) {
-        if (!peer.revoked()) EnsureDealer(peer);
+        if (!peer.revoked()) EnsureDealer(peer, Lane::kBulk);
       }
     }
     NotifyReady();
@@ -1030,11 +1089,10 @@ class DaemonImpl {
       items.push_back({zap->socket().handle(), 0, ZMQ_POLLIN, 0});
       items.push_back({router->handle(), 0, ZMQ_POLLIN, 0});
       items.push_back({control->handle(), 0, ZMQ_POLLIN, 0});
-      std::vector<std::string> dealer_fps;
+      std::vector<DealerKey> dealer_fps;
       for (auto& [fp, d] : dealers) {
-        short events = ZMQ_POLLIN;
-        if (d->waiting) events |= ZMQ_POLLOUT;
-        items.push_back({d->socket.handle(), 0, events, 0});
+        items.push_back({d->socket.handle(), 0, ZMQ_POLLIN, 0});
+        items.push_back({d->monitor->socket().handle(), 0, ZMQ_POLLIN, 0});
         dealer_fps.push_back(fp);
       }
       const int64_t wait = std::clamp<int64_t>(next_schedule_ms - MonotonicMillis(), 0, 250);
@@ -1073,18 +1131,22 @@ class DaemonImpl {
               });
         }
       }
+      urgent_in_batch = false;
       if (items[3].revents & ZMQ_POLLIN) DrainControl(batch);
       if (items[2].revents & ZMQ_POLLIN) DrainRouter(batch);
       for (size_t i = 0; i < dealer_fps.size(); ++i) {
-        const auto& item = items[4 + i];
+        const auto& item = items[4 + 2 * i];
+        const auto& mon = items[5 + 2 * i];
         auto it = dealers.find(dealer_fps[i]);
         if (it == dealers.end()) continue;
-        if ((item.revents & ZMQ_POLLOUT) && it->second->waiting) {
-          it->second->waiting = false;
-          OnConnectionBack(dealer_fps[i]);
-          // Retry this peer's queue now rather than at its backoff time.
-          if (EnsureTx().ok()) {
-            (void)store->ResetBackoff(dealer_fps[i], clock.NowMicros());
+        if (mon.revents & ZMQ_POLLIN) {
+          for (auto event : it->second->monitor->Drain()) {
+            const bool up = event == ConnectionMonitor::Event::kUp;
+            it->second->connected = up;
+            if (up) {
+              it->second->waiting = false;
+              OnConnectionBack(dealer_fps[i]);
+            }
           }
         }
         if (item.revents & ZMQ_POLLIN) DrainDealer(dealer_fps[i], *it->second, batch);
@@ -1145,6 +1207,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
   }
   ROG_ASSIGN_OR_RETURN(impl->store, Store::Open(home.store()));
   ROG_RETURN_IF_ERROR(impl->LoadRoster());
+  impl->outbox.emplace(impl->store.get(), impl->cfg, &impl->clock);
 
   impl->topts.max_frame_bytes = impl->cfg.max_frame_bytes;
   impl->topts.heartbeat_ivl_ms = impl->cfg.heartbeat_ivl_ms;

@@ -95,6 +95,22 @@ CREATE INDEX outbox_due ON outbox_recipients(state, next_attempt_at);
 CREATE INDEX outbox_queue ON outbox_recipients(state, recipient, priority DESC, seq);
 )sql";
 
+// v2: dedup records apart from the messages, so they can be pruned after
+// expiry plus the clock allowance while the messages stay.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE seen(
+  sender BLOB NOT NULL,
+  message_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  received_seq INTEGER NOT NULL,
+  PRIMARY KEY(sender, message_id)
+) WITHOUT ROWID;
+CREATE INDEX seen_expiry ON seen(expires_at);
+INSERT INTO seen(sender, message_id, expires_at, received_seq)
+  SELECT sender, message_id, expires_at, received_seq FROM inbox;
+CREATE INDEX outbox_prev ON outbox_recipients(recipient, priority, state, seq);
+)sql";
+
 void ReadMeta(const SQLite::Statement& q, int first, MessageMeta* m) {
   m->recipients = Blob(q.getColumn(first));
   m->subject = q.getColumn(first + 1).getString();
@@ -193,7 +209,7 @@ Status Store::Migrate() {
                          "run the newer rogatory version");
       }
       if (version < 1) db_->exec(kSchemaV1);
-      // Future migrations: if (version < 2) { ... }
+      if (version < 2) db_->exec(kSchemaV2);
       db_->exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '" +
                 std::to_string(kSchemaVersion) + "')");
       db_->exec("COMMIT");
@@ -357,6 +373,26 @@ Result<std::optional<InboxRow>> Store::FindInbox(const std::string& sender,
   });
 }
 
+Result<std::optional<InboxRow>> Store::FindSeen(const std::string& sender,
+                                                const std::string& message_id) {
+  return Run("find seen", [&]() -> Result<std::optional<InboxRow>> {
+    auto& q = Prepare("SELECT " INBOX_COLS " FROM inbox WHERE received_seq = "
+                      "(SELECT received_seq FROM seen WHERE sender=?1 AND message_id=?2)");
+    BindBlob(q, 1, sender);
+    q.bind(2, message_id);
+    if (!q.executeStep()) return std::optional<InboxRow>();
+    return std::optional<InboxRow>(ReadInbox(q));
+  });
+}
+
+Result<int64_t> Store::PruneSeen(int64_t cutoff) {
+  return Run("prune seen", [&]() -> Result<int64_t> {
+    auto& q = Prepare("DELETE FROM seen WHERE expires_at < ?1");
+    q.bind(1, static_cast<int64_t>(cutoff));
+    return static_cast<int64_t>(q.exec());
+  });
+}
+
 Result<int64_t> Store::InsertInbox(const InboxRow& r) {
   return Run("insert inbox", [&]() -> Result<int64_t> {
     auto& q = Prepare(
@@ -373,7 +409,15 @@ Result<int64_t> Store::InsertInbox(const InboxRow& r) {
     q.bind(16, static_cast<int64_t>(r.received_at));
     BindBlob(q, 17, r.receipt);
     q.exec();
-    return db_->getLastInsertRowid();
+    const int64_t seq = db_->getLastInsertRowid();
+    auto& seen = Prepare(
+        "INSERT INTO seen(sender, message_id, expires_at, received_seq) VALUES(?1,?2,?3,?4)");
+    BindBlob(seen, 1, r.meta.sender);
+    seen.bind(2, r.meta.message_id);
+    seen.bind(3, static_cast<int64_t>(r.meta.expires_at));
+    seen.bind(4, static_cast<int64_t>(seq));
+    seen.exec();
+    return seq;
   });
 }
 
@@ -455,6 +499,59 @@ Result<std::vector<DueDelivery>> Store::DueDeliveries(int64_t now, int limit) {
       out.push_back(std::move(d));
     }
     return out;
+  });
+}
+
+Result<std::vector<std::string>> Store::DueRecipients(int64_t now) {
+  return Run("due recipients", [&]() -> Result<std::vector<std::string>> {
+    auto& q = Prepare(
+        "SELECT DISTINCT recipient FROM outbox_recipients "
+        "WHERE state='queued' AND next_attempt_at <= ?1");
+    q.bind(1, static_cast<int64_t>(now));
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(Blob(q.getColumn(0)));
+    return out;
+  });
+}
+
+Result<std::vector<DueDelivery>> Store::DueDeliveriesFor(const std::string& recipient,
+                                                         int64_t now, int limit) {
+  return Run("due deliveries", [&]() -> Result<std::vector<DueDelivery>> {
+    auto& q = Prepare(
+        "SELECT r.seq, o.message_id, r.recipient, r.priority, r.attempts, o.envelope "
+        "FROM outbox_recipients r JOIN outbox o ON o.seq = r.seq "
+        "WHERE r.state='queued' AND r.recipient=?1 AND r.next_attempt_at <= ?2 "
+        "ORDER BY r.priority DESC, r.seq LIMIT ?3");
+    BindBlob(q, 1, recipient);
+    q.bind(2, static_cast<int64_t>(now));
+    q.bind(3, limit);
+    std::vector<DueDelivery> out;
+    while (q.executeStep()) {
+      DueDelivery d;
+      d.seq = q.getColumn(0).getInt64();
+      d.message_id = q.getColumn(1).getString();
+      d.recipient = Blob(q.getColumn(2));
+      d.priority = q.getColumn(3).getInt();
+      d.attempts = q.getColumn(4).getInt();
+      d.envelope = Blob(q.getColumn(5));
+      out.push_back(std::move(d));
+    }
+    return out;
+  });
+}
+
+Result<std::string> Store::PreviousQueued(const std::string& recipient, int priority,
+                                          int64_t seq) {
+  return Run("previous queued", [&]() -> Result<std::string> {
+    auto& q = Prepare(
+        "SELECT o.message_id FROM outbox_recipients r JOIN outbox o ON o.seq = r.seq "
+        "WHERE r.recipient=?1 AND r.priority=?2 AND r.state='queued' AND r.seq < ?3 "
+        "ORDER BY r.seq DESC LIMIT 1");
+    BindBlob(q, 1, recipient);
+    q.bind(2, priority);
+    q.bind(3, static_cast<int64_t>(seq));
+    if (!q.executeStep()) return std::string();
+    return q.getColumn(0).getString();
   });
 }
 

@@ -20,7 +20,7 @@ class Statement;
 
 namespace rogatory {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct PeerRow {
   std::string node_id;
@@ -134,8 +134,16 @@ class Store {
   Result<std::vector<PeerRow>> ListPeers();
 
   // ---- inbox
+  // Any stored message from `sender` with this id (kept as long as the
+  // message: it catches a reused id even after the dedup record is gone).
   Result<std::optional<InboxRow>> FindInbox(const std::string& sender,
                                             const std::string& message_id);
+  // The dedup record (sender, id) with the stored message, while it lives
+  // (until the message's expiry plus the clock allowance).
+  Result<std::optional<InboxRow>> FindSeen(const std::string& sender,
+                                           const std::string& message_id);
+  // Deletes dedup records of messages that expired before `cutoff`.
+  Result<int64_t> PruneSeen(int64_t cutoff);
   Result<int64_t> InsertInbox(const InboxRow& row);
   Result<std::vector<InboxRow>> ListInbox(int limit);
   Result<std::optional<InboxRow>> GetInboxById(const std::string& message_id);
@@ -144,6 +152,14 @@ class Store {
   // ---- outbox
   Result<int64_t> InsertOutbox(const OutboxRow& row);
   Result<std::vector<DueDelivery>> DueDeliveries(int64_t now, int limit);
+  // Recipients with a queued delivery due at `now`.
+  Result<std::vector<std::string>> DueRecipients(int64_t now);
+  // Due deliveries to one recipient: priority first, then queue order.
+  Result<std::vector<DueDelivery>> DueDeliveriesFor(const std::string& recipient, int64_t now,
+                                                    int limit);
+  // Id of the last message queued before `seq` to `recipient` with the same
+  // priority and still queued; "" if none.
+  Result<std::string> PreviousQueued(const std::string& recipient, int priority, int64_t seq);
   Status RecordAttempt(int64_t seq, const std::string& recipient, int attempts,
                        int64_t next_attempt_at);
   Result<std::optional<PendingDelivery>> FindPending(const std::string& message_id,

@@ -1,5 +1,7 @@
 #include "node/transport.h"
 
+#include <atomic>
+#include <cstring>
 #include <vector>
 
 namespace rogatory {
@@ -67,6 +69,43 @@ Result<zmq::socket_t> ConnectDealer(zmq::context_t& ctx, const SecretBytes& our_
   } catch (const zmq::error_t& e) {
     return MakeError(Code::kUnavailable, "cannot connect to " + endpoint + ": " + e.what());
   }
+}
+
+Result<std::unique_ptr<ConnectionMonitor>> ConnectionMonitor::Attach(zmq::context_t& ctx,
+                                                                     zmq::socket_t& watched) {
+  static std::atomic<uint64_t> counter{0};
+  const std::string endpoint = "inproc://rogatory-monitor-" + std::to_string(++counter);
+  if (zmq_socket_monitor(watched.handle(), endpoint.c_str(),
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    return MakeError(Code::kInternal,
+                     std::string("zmq_socket_monitor: ") + zmq_strerror(zmq_errno()));
+  }
+  try {
+    zmq::socket_t pair(ctx, zmq::socket_type::pair);
+    pair.set(zmq::sockopt::linger, 0);
+    pair.connect(endpoint);
+    return std::unique_ptr<ConnectionMonitor>(new ConnectionMonitor(std::move(pair),
+                                                                    watched.handle()));
+  } catch (const zmq::error_t& e) {
+    return MakeError(Code::kInternal, std::string("monitor: ") + e.what());
+  }
+}
+
+ConnectionMonitor::~ConnectionMonitor() { zmq_socket_monitor(watched_, nullptr, 0); }
+
+std::vector<ConnectionMonitor::Event> ConnectionMonitor::Drain() {
+  std::vector<Event> out;
+  for (;;) {
+    zmq::message_t head, address;
+    if (!pair_.recv(head, zmq::recv_flags::dontwait)) break;
+    if (head.more()) (void)pair_.recv(address, zmq::recv_flags::none);
+    if (head.size() < 2) continue;
+    uint16_t event = 0;
+    std::memcpy(&event, head.data(), sizeof event);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) out.push_back(Event::kUp);
+    if (event == ZMQ_EVENT_DISCONNECTED) out.push_back(Event::kDown);
+  }
+  return out;
 }
 
 Result<std::unique_ptr<ZapHandler>> ZapHandler::Bind(zmq::context_t& ctx) {

@@ -45,6 +45,25 @@ Result<zmq::socket_t> ConnectDealer(zmq::context_t& ctx, const SecretBytes& our_
                                     std::string_view our_public, std::string_view server_key,
                                     const std::string& endpoint, const TransportOptions& opts);
 
+// Watches a socket's connections through zmq_socket_monitor: the daemon
+// polls socket() and calls Drain() when it is readable.
+class ConnectionMonitor {
+ public:
+  enum class Event { kUp, kDown };
+  // Attaches to `watched`, which must outlive the monitor.
+  static Result<std::unique_ptr<ConnectionMonitor>> Attach(zmq::context_t& ctx,
+                                                           zmq::socket_t& watched);
+  ~ConnectionMonitor();
+  zmq::socket_t& socket() { return pair_; }
+  // Handshake succeeded -> kUp; disconnected -> kDown; in order.
+  std::vector<Event> Drain();
+
+ private:
+  ConnectionMonitor(zmq::socket_t pair, void* watched) : pair_(std::move(pair)), watched_(watched) {}
+  zmq::socket_t pair_;
+  void* watched_;
+};
+
 // The ZAP handler (RFC 27) on inproc://zeromq.zap.01. The daemon polls
 // socket() and calls HandleRequest() when it is readable.
 class ZapHandler {

@@ -109,13 +109,24 @@ ordered_json StatusJson(const control::StatusResponse& s) {
   j["started_at"] = Rfc3339(s.started_at());
   j["inbox"] = s.inbox();
   j["outbox_queued"] = s.outbox_queued();
+  auto age = [&](int64_t created) {
+    return created > 0 ? ordered_json(static_cast<double>(s.now() - created) / 1e6)
+                       : ordered_json();
+  };
+  j["oldest_queued_age_seconds"] = age(s.oldest_queued_at());
   j["peers"] = ordered_json::array();
   for (const auto& p : s.peers()) {
-    j["peers"].push_back({{"id", p.id()},
-                          {"connected", p.connected()},
-                          {"queued", p.queued()},
-                          {"last_error", p.last_error().empty() ? ordered_json()
-                                                                : ordered_json(p.last_error())}});
+    j["peers"].push_back(
+        {{"id", p.id()},
+         {"fingerprint", p.fingerprint()},
+         {"connected", p.connected()},
+         {"queued", p.queued()},
+         {"queues", {{"urgent", p.queued_urgent()},
+                     {"high", p.queued_high()},
+                     {"normal", p.queued_normal()}}},
+         {"in_flight", p.in_flight()},
+         {"oldest_queued_age_seconds", age(p.oldest_queued_at())},
+         {"last_error", p.last_error().empty() ? ordered_json() : ordered_json(p.last_error())}});
   }
   return j;
 }
@@ -210,7 +221,12 @@ std::string StatusText(const control::StatusResponse& s) {
      << "inbox " << s.inbox() << ", outbox queued " << s.outbox_queued() << "\n";
   for (const auto& p : s.peers()) {
     os << "  peer " << p.id() << ": " << (p.connected() ? "connected" : "not connected")
-       << ", " << p.queued() << " queued";
+       << ", " << p.queued() << " queued (urgent " << p.queued_urgent() << ", high "
+       << p.queued_high() << ", normal " << p.queued_normal() << "), " << p.in_flight()
+       << " in flight";
+    if (p.oldest_queued_at() > 0) {
+      os << ", oldest " << (s.now() - p.oldest_queued_at()) / 1000000 << " s";
+    }
     if (!p.last_error().empty()) os << ", last error: " << p.last_error();
     os << "\n";
   }

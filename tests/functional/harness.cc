@@ -16,6 +16,9 @@
 
 #include <gtest/gtest.h>
 
+#include "node/control_client.h"
+#include "node/home.h"
+
 namespace rogatory::test {
 
 std::string RogatoryBin() { return std::string(ROGATORY_BIN_DIR) + "/rogatory"; }
@@ -85,6 +88,10 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  if (std::getenv("ROGATORY_KEEP_TMP") != nullptr) {
+    std::fprintf(stderr, "kept %s\n", path_.c_str());
+    return;
+  }
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
@@ -202,6 +209,26 @@ std::string Node::Send(const std::vector<std::string>& args) {
   std::string id = r.out;
   while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
   return id;
+}
+
+std::string Node::SendDirect(const std::string& to, const std::string& subject,
+                             const std::string& body, int priority, int64_t expires_in_us,
+                             int timeout_ms) const {
+  control::ControlRequest req;
+  auto* s = req.mutable_send();
+  s->add_to(to);
+  s->set_subject(subject);
+  s->set_body(body);
+  s->set_priority(static_cast<uint32_t>(priority));
+  s->set_expires_in_us(expires_in_us);
+  auto resp = CallDaemon(Home(home_), req, timeout_ms);
+  if (!resp.ok() || resp->has_error()) return "";
+  return resp->sent_id();
+}
+
+void Node::WriteConfig(const std::string& extra) const {
+  std::ofstream(home_ + "/node.toml")
+      << "[node]\nid = \"" << id_ << "\"\nlisten = \"" << endpoint_ << "\"\n" << extra << "\n";
 }
 
 bool Node::WaitOutboxState(const std::string& id, const std::string& state,

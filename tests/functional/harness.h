@@ -78,6 +78,13 @@ class Node {
 
   // Sends a message; returns its id (asserts success).
   std::string Send(const std::vector<std::string>& to_and_flags);
+  // Sends through the control socket directly (no CLI process): returns the
+  // id, or "" when the daemon did not confirm (down, killed, timed out).
+  std::string SendDirect(const std::string& to, const std::string& subject,
+                         const std::string& body, int priority = 1, int64_t expires_in_us = 0,
+                         int timeout_ms = 5000) const;
+  // Rewrites node.toml: [node] as init wrote it, then `extra` (whole sections).
+  void WriteConfig(const std::string& extra) const;
   // Waits until the outbox shows `id` in `state`.
   bool WaitOutboxState(const std::string& id, const std::string& state,
                        std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
