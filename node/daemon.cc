@@ -332,14 +332,16 @@ class DaemonImpl {
       spdlog::error("{}", stored.error().message);
       return;
     }
-    if (stored->has_value()) {
+    // The same envelope without a live dedup record is an old replay: the
+    // expiry check below refuses it (records are pruned only after expiry).
+    if (stored->has_value() && (*stored)->envelope_sha256 != env_sha) {
       Refuse(peer, "message id " + outer.message_id() +
                        " was already received with a different envelope");
       Nack(route, outer, env_sha, "message id already used for a different envelope");
       return;
     }
     const int64_t now = clock.NowMicros();
-    if (outer.expires_at() <= now) {
+    if (outer.expires_at() <= now || stored->has_value()) {
       Refuse(peer, "envelope " + outer.message_id() + " arrived expired");
       Nack(route, outer, env_sha, "the message had expired when it arrived");
       return;

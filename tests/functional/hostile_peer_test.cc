@@ -182,6 +182,7 @@ class HostilePeerTest : public ::testing::Test {
     other.emplace(MakeIdentity("other-peer"));
     AddToRoster(*b, *hostile, dir.path());
     AddToRoster(*b, *other, dir.path());
+    if (!ExtraConfig().empty()) b->WriteConfig(ExtraConfig());
     b->Start();
     keys = KeysOf(*b);
     client = std::make_unique<HostileClient>(*hostile, keys, b->endpoint());
@@ -201,6 +202,7 @@ class HostilePeerTest : public ::testing::Test {
   }
 
   size_t InboxSize() { return b->Json({"inbox", "--json"}).size(); }
+  virtual std::string ExtraConfig() const { return ""; }
 
   TempDir dir;
   std::unique_ptr<Node> b;
@@ -340,6 +342,37 @@ TEST_F(HostilePeerTest, UnknownTransportKeyIsRefusedAtTheHandshake) {
   Barrier();
   EXPECT_FALSE(intruder.AckFor(id));
   EXPECT_EQ(InboxSize(), 1u);  // the barrier only
+}
+
+class ShortAllowanceTest : public HostilePeerTest {
+ protected:
+  std::string ExtraConfig() const override { return "[delivery]\nclock_allowance_seconds = 1\n"; }
+};
+
+TEST_F(ShortAllowanceTest, AnOldEnvelopeReplayedAfterItsDedupRecordIsPrunedIsRefused) {
+  const std::string id = NewMessageId(SystemClock_Now());
+  Draft d = MakeDraft(id, keys, "short-lived");
+  d.expires_at_us = d.created_at_us + 2'000'000;
+  auto env = SealEnvelope(*hostile, d);
+  ASSERT_TRUE(env.ok());
+  client->SendEnvelope(*env);
+  ASSERT_TRUE(client->ReceiveUntil(
+      [&](const wire::Frame& f) { return f.has_ack() && f.ack().message_id() == id; }));
+  // Within its lifetime a replay is answered with the stored receipt...
+  client->SendEnvelope(*env);
+  int acks = 0;
+  ASSERT_TRUE(client->ReceiveUntil([&](const wire::Frame& f) {
+    return f.has_ack() && f.ack().message_id() == id && ++acks == 1;
+  }));
+  // ...after expiry plus the allowance the dedup record is pruned and the
+  // replay is refused as expired, never stored again.
+  ASSERT_TRUE(b->WaitLog("pruned 1 dedup records")) << b->Log();
+  client->SendEnvelope(*env);
+  ASSERT_TRUE(client->ReceiveUntil(
+      [&](const wire::Frame& f) { return f.has_nack() && f.nack().message_id() == id; }))
+      << b->Log();
+  EXPECT_TRUE(b->WaitLog("arrived expired"));
+  EXPECT_EQ(InboxSize(), 1u);
 }
 
 TEST(UnknownNodeTest, ANodeWhoseCardWasNeverAddedCannotDeliver) {

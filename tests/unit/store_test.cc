@@ -123,3 +123,41 @@ TEST_F(StoreTest, OutboxDeliveryStates) {
 
 }  // namespace
 }  // namespace rogatory
+
+namespace rogatory {
+namespace {
+
+TEST_F(StoreTest, DedupRecordsArePrunedAfterExpiryWhileTheMessageStays) {
+  auto s = Store::Open(path);
+  Store& st = **s;
+  const std::string alice(20, 'a');
+  InboxRow r = Row(alice, "m1");
+  r.meta.expires_at = 1000;
+  ASSERT_TRUE(st.InsertInbox(r).ok());
+  EXPECT_TRUE(st.FindSeen(alice, "m1")->has_value());
+  EXPECT_EQ(st.PruneSeen(1000).value(), 0);  // not before expiry
+  EXPECT_EQ(st.PruneSeen(1001).value(), 1);
+  EXPECT_FALSE(st.FindSeen(alice, "m1")->has_value());
+  EXPECT_TRUE(st.FindInbox(alice, "m1")->has_value());  // the message is kept
+}
+
+TEST_F(StoreTest, MigratesAVersion1StoreAndKeepsItsDedupRecords) {
+  {
+    auto s = Store::Open(path);
+    ASSERT_TRUE((*s)->InsertInbox(Row(std::string(20, 'a'), "old")).ok());
+  }
+  {
+    // Turn it back into what schema 1 looked like.
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("DROP TABLE seen; DROP INDEX outbox_prev; "
+            "UPDATE meta SET value='1' WHERE key='schema_version'");
+  }
+  auto s = Store::Open(path);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_TRUE((*s)->FindSeen(std::string(20, 'a'), "old")->has_value());
+  SQLite::Database db(path);
+  EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key='schema_version'").getString(), "2");
+}
+
+}  // namespace
+}  // namespace rogatory
