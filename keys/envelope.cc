@@ -61,7 +61,8 @@ std::string NewMessageId(int64_t now_us) {
   return out;
 }
 
-Result<std::string> SealEnvelope(const Identity& sender, const Draft& d) {
+Result<std::string> SealEnvelope(const Identity& sender, const Draft& d,
+                                 std::string* inner_signed_sha256) {
   ROG_RETURN_IF_ERROR(ValidateMessageId(d.message_id));
   if (d.recipients.empty() || d.recipients.size() > limits::kMaxRecipients) {
     return MakeError(Code::kInvalidArgument,
@@ -95,17 +96,25 @@ Result<std::string> SealEnvelope(const Identity& sender, const Draft& d) {
   inner.set_outer_header(outer_bytes);
   wire::Payload payload;
   payload.set_inner_header(SerializeCanonical(inner));
-  payload.set_inner_signature(
-      Sign(sender.signing(), labels::kEnvelopeInner,
-           InnerSignedBytes(payload.inner_header(), Sha256(d.body))));
+  const std::string inner_signed = InnerSignedBytes(payload.inner_header(), Sha256(d.body));
+  payload.set_inner_signature(Sign(sender.signing(), labels::kEnvelopeInner, inner_signed));
+  if (inner_signed_sha256 != nullptr) {
+    std::string labeled(labels::kEnvelopeInner);
+    labeled.push_back('\0');
+    labeled.append(inner_signed);
+    *inner_signed_sha256 = Sha256(labeled);
+  }
   payload.set_body(d.body);
   std::string plaintext = SerializeCanonical(payload);
 
   wire::SealedMessage sealed;
   sealed.set_outer_header(outer_bytes);
   for (const auto& r : d.recipients) {
-    ROG_ASSIGN_OR_RETURN(SecretBytes shared,
-                         BoxSharedKey(sender.encryption().secret, r.encryption_key));
+    SecretBytes computed;
+    if (r.shared == nullptr) {
+      ROG_ASSIGN_OR_RETURN(computed, BoxSharedKey(sender.encryption().secret, r.encryption_key));
+    }
+    const SecretBytes& shared = r.shared != nullptr ? *r.shared : computed;
     auto* wk = sealed.add_wrapped_keys();
     wk->set_recipient(r.fingerprint);
     std::string nonce;
@@ -219,6 +228,14 @@ Result<OpenedMessage> OpenEnvelope(const ParsedEnvelope& env,
                                    std::string_view wrapped_for_fingerprint,
                                    std::string_view peer_encryption_key,
                                    std::string_view sender_signing_key) {
+  ROG_ASSIGN_OR_RETURN(SecretBytes shared,
+                       BoxSharedKey(our_encryption_secret, peer_encryption_key));
+  return OpenEnvelopeShared(env, shared, wrapped_for_fingerprint, sender_signing_key);
+}
+
+Result<OpenedMessage> OpenEnvelopeShared(const ParsedEnvelope& env, const SecretBytes& shared,
+                                         std::string_view wrapped_for_fingerprint,
+                                         std::string_view sender_signing_key) {
   const wire::WrappedKey* wk = nullptr;
   for (const auto& k : env.sealed.wrapped_keys()) {
     if (k.recipient() == wrapped_for_fingerprint) wk = &k;
@@ -226,8 +243,6 @@ Result<OpenedMessage> OpenEnvelope(const ParsedEnvelope& env,
   if (wk == nullptr) {
     return MakeError(Code::kPermissionDenied, "this node is not a recipient of the message");
   }
-  ROG_ASSIGN_OR_RETURN(SecretBytes shared,
-                       BoxSharedKey(our_encryption_secret, peer_encryption_key));
   ROG_ASSIGN_OR_RETURN(SecretBytes key, BoxOpen(shared, wk->nonce(), wk->box()));
   return OpenWithContentKey(env, std::move(key), sender_signing_key);
 }

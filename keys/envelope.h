@@ -30,6 +30,10 @@ namespace rogatory {
 struct Recipient {
   std::string fingerprint;     // raw 20 bytes
   std::string encryption_key;  // X25519 public key
+  // Optional: the precomputed crypto_box shared key between the sender's
+  // encryption key and this recipient's (BoxSharedKey); saves a scalar
+  // multiplication per message. Not owned.
+  const SecretBytes* shared = nullptr;
 };
 
 struct Draft {
@@ -42,8 +46,10 @@ struct Draft {
   std::string body;
 };
 
-// Returns the serialized Envelope.
-Result<std::string> SealEnvelope(const Identity& sender, const Draft& draft);
+// Returns the serialized Envelope. If `inner_signed_sha256` is given, it
+// receives the SHA-256 of the inner signature's input (what receipts name).
+Result<std::string> SealEnvelope(const Identity& sender, const Draft& draft,
+                                 std::string* inner_signed_sha256 = nullptr);
 
 // A strictly parsed envelope whose structure was checked, signature not yet.
 struct ParsedEnvelope {
@@ -77,6 +83,12 @@ Result<OpenedMessage> OpenEnvelope(const ParsedEnvelope& env,
                                    std::string_view wrapped_for_fingerprint,
                                    std::string_view peer_encryption_key,
                                    std::string_view sender_signing_key);
+
+// Same, with the precomputed crypto_box shared key between our encryption
+// key and the peer's.
+Result<OpenedMessage> OpenEnvelopeShared(const ParsedEnvelope& env, const SecretBytes& shared,
+                                         std::string_view wrapped_for_fingerprint,
+                                         std::string_view sender_signing_key);
 
 // Opens the payload with a disclosed content key (offline verification).
 Result<OpenedMessage> OpenWithContentKey(const ParsedEnvelope& env,

@@ -43,6 +43,9 @@ constexpr uint32_t kControlVersion = 1;
 struct Peer {
   PeerRow row;
   std::string fp_text;
+  // crypto_box shared key between our encryption key and the peer's,
+  // precomputed once per roster load (SPEC 4).
+  std::shared_ptr<const SecretBytes> shared;
   bool revoked() const { return row.revoked_at.has_value(); }
 };
 
@@ -130,8 +133,15 @@ class DaemonImpl {
     by_transport.clear();
     by_id.clear();
     for (auto& r : rows) {
-      Peer p{std::move(r), ""};
+      Peer p{std::move(r), "", nullptr};
       p.fp_text = FingerprintText(p.row.fingerprint);
+      auto shared = BoxSharedKey(me->encryption().secret, p.row.encryption_key);
+      if (!shared.ok()) {
+        spdlog::warn("peer {} has an unusable encryption key: {}", p.row.node_id,
+                     shared.error().message);
+        continue;
+      }
+      p.shared = std::make_shared<const SecretBytes>(std::move(*shared));
       if (!p.revoked()) by_transport[p.row.transport_key] = p.row.fingerprint;
       by_id[p.row.node_id] = p.row.fingerprint;
       fresh.emplace(p.row.fingerprint, std::move(p));
@@ -376,8 +386,7 @@ class DaemonImpl {
       }
     }
     if (LaneOf(outer.priority()) == Lane::kUrgent) urgent_in_batch = true;
-    auto opened = OpenEnvelope(*env, me->encryption().secret, me->fingerprint(),
-                               peer.row.encryption_key, peer.row.signing_key);
+    auto opened = OpenEnvelopeShared(*env, *peer.shared, me->fingerprint(), peer.row.signing_key);
     if (!opened.ok()) {
       Refuse(peer, "envelope " + outer.message_id() + ": " + opened.error().message);
       Nack(route, outer, env_sha, opened.error().message);
@@ -855,7 +864,8 @@ class DaemonImpl {
                          "add its card with 'rogatory peer add CARD --fingerprint FP'");
       }
       if (!seen.insert(id).second) continue;
-      d.recipients.push_back({peer->row.fingerprint, peer->row.encryption_key});
+      d.recipients.push_back({peer->row.fingerprint, peer->row.encryption_key,
+                              peer->shared.get()});
       RecipientRow rr;
       rr.fingerprint = peer->row.fingerprint;
       rr.node_id = peer->row.node_id;
@@ -869,18 +879,13 @@ class DaemonImpl {
     d.inner.set_case_id(req.case_id());
     d.inner.set_in_reply_to(req.in_reply_to());
     d.body = req.body();
-    ROG_ASSIGN_OR_RETURN(std::string envelope, SealEnvelope(*me, d));
+    std::string inner_sha;
+    ROG_ASSIGN_OR_RETURN(std::string envelope, SealEnvelope(*me, d, &inner_sha));
     ROG_ASSIGN_OR_RETURN(ParsedEnvelope env, ParseEnvelope(envelope));
-    // Open our own envelope once: proves it is well formed and gives the
-    // inner digest receipts will be checked against.
-    ROG_ASSIGN_OR_RETURN(OpenedMessage opened,
-                         OpenEnvelope(env, me->encryption().secret, d.recipients[0].fingerprint,
-                                      d.recipients[0].encryption_key,
-                                      me->signing().public_key));
-    row.meta = MetaOf(env.outer, opened.inner);
-    row.envelope = envelope;
-    row.envelope_sha256 = Sha256(envelope);
-    row.inner_sha256 = opened.inner_signed_sha256;
+    row.meta = MetaOf(env.outer, d.inner);
+    row.envelope = std::move(envelope);
+    row.envelope_sha256 = Sha256(row.envelope);
+    row.inner_sha256 = std::move(inner_sha);
     ROG_RETURN_IF_ERROR(EnsureTx());
     if (auto ins = store->InsertOutbox(row); !ins.ok()) return ins.error();
     next_schedule_ms = 0;
