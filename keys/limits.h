@@ -24,6 +24,8 @@ inline constexpr int64_t kMaxControlBytes = 32 << 20;
 inline constexpr size_t kDefaultInFlightPerPeer = 256;
 // Frames handled in one store transaction (group commit).
 inline constexpr size_t kDefaultCommitBatch = 256;
+// Time a daemon loop turn spends reading frames before it commits.
+inline constexpr int64_t kDefaultTurnBudgetUs = 4000;
 // Expiry: default and maximum (SPEC section 5).
 inline constexpr int64_t kDefaultExpirySeconds = 30LL * 24 * 3600;
 inline constexpr int64_t kMaxExpirySeconds = 365LL * 24 * 3600;

@@ -1,5 +1,7 @@
-// Secret key material in sodium_malloc memory (guard pages, mlock, wiped on
-// free). Move-only, no stream operator, compared in constant time.
+// Secret key material in sodium_malloc memory (locked, guard pages around
+// each allocation or pool chunk, wiped on release). Secrets of 64 bytes or
+// less share pooled chunks (see secret.cc). Move-only, no stream operator,
+// compared in constant time. Thread-safe to allocate and release.
 #pragma once
 
 #include <cstddef>

@@ -18,6 +18,12 @@ int64_t MonotonicMillis() {
       .count();
 }
 
+int64_t MonotonicMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string Rfc3339(int64_t micros) {
   int64_t secs = micros / 1000000;
   int64_t frac = micros % 1000000;

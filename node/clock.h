@@ -21,8 +21,9 @@ class SystemClock final : public Clock {
   int64_t NowMicros() const override;
 };
 
-// Monotonic milliseconds, for timers and deadlines.
+// Monotonic milliseconds and microseconds, for timers and deadlines.
 int64_t MonotonicMillis();
+int64_t MonotonicMicros();
 
 // "2026-11-29T04:05:26.123456Z" (microseconds, UTC).
 std::string Rfc3339(int64_t micros);

@@ -100,6 +100,9 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   get_int("limits", "max_body_bytes", &cfg.max_body_bytes, 1024, int64_t{1} << 28, 1);
   get_int("limits", "in_flight_per_peer", &cfg.in_flight_per_peer, 1, 100000, 1);
   get_int("limits", "commit_batch", &cfg.commit_batch, 1, 100000, 1);
+  int64_t turn_ms = cfg.turn_budget_us / 1000;
+  get_int("limits", "turn_budget_ms", &turn_ms, 1, 1000, 1);
+  cfg.turn_budget_us = turn_ms * 1000;
   int64_t hb = cfg.heartbeat_ivl_ms, hbt = cfg.heartbeat_timeout_ms;
   get_int("transport", "heartbeat_ivl_ms", &hb, 100, 600000, 1);
   get_int("transport", "heartbeat_timeout_ms", &hbt, 100, 600000, 1);
@@ -159,7 +162,8 @@ std::string DefaultConfigText(const std::string& node_id, const std::string& lis
          "# max_frame_bytes = 16777216      # ZMQ_MAXMSGSIZE on every socket\n"
          "# max_body_bytes = 8388608\n"
          "# in_flight_per_peer = 256        # unacknowledged deliveries per peer\n"
-         "# commit_batch = 256              # frames per store transaction\n"
+         "# commit_batch = 256              # frames per store transaction, at most\n"
+         "# turn_budget_ms = 4              # reading time before a commit, at most\n"
          "\n"
          "[transport]\n"
          "# heartbeat_ivl_ms = 5000\n"

@@ -23,6 +23,9 @@ struct NodeConfig {
   int64_t max_body_bytes = limits::kDefaultMaxBodyBytes;
   int64_t in_flight_per_peer = limits::kDefaultInFlightPerPeer;
   int64_t commit_batch = limits::kDefaultCommitBatch;
+  // Time one loop turn may spend reading frames before it commits and
+  // answers (bounds the latency an urgent message sees behind bulk work).
+  int64_t turn_budget_us = limits::kDefaultTurnBudgetUs;
   // [transport]
   int heartbeat_ivl_ms = 5000;
   int heartbeat_timeout_ms = 15000;

@@ -112,6 +112,10 @@ class DaemonImpl {
   int64_t next_expiry_ms = 0;
   int64_t started_at = 0;
   bool urgent_in_batch = false;  // an urgent delivery was read: commit now
+  // Each source (peers' frames, the control socket) is read for at most
+  // cfg.turn_budget_us per turn, so the commit and the acks it holds back
+  // (an urgent one among them) are never far away, and no source starves
+  // another.
 
   std::vector<Outgoing> outgoing;
   std::vector<PendingControl> replies;
@@ -510,7 +514,8 @@ class DaemonImpl {
 
   // ------------------------------------------------------------ sockets
   void DrainRouter(size_t budget) {
-    for (size_t i = 0; i < budget; ++i) {
+    const int64_t deadline = MonotonicMicros() + cfg.turn_budget_us;
+    for (size_t i = 0; i < budget && (i == 0 || MonotonicMicros() < deadline); ++i) {
       zmq::message_t rid, data;
       if (!router->recv(rid, zmq::recv_flags::dontwait)) return;
       if (!rid.more()) continue;
@@ -544,7 +549,8 @@ class DaemonImpl {
   }
 
   void DrainDealer(const DealerKey& key, Dealer& d, size_t budget) {
-    for (size_t i = 0; i < budget; ++i) {
+    const int64_t deadline = MonotonicMicros() + cfg.turn_budget_us;
+    for (size_t i = 0; i < budget && (i == 0 || MonotonicMicros() < deadline); ++i) {
       zmq::message_t data;
       if (!d.socket.recv(data, zmq::recv_flags::dontwait)) return;
       const Peer* peer = ActivePeer(key.first);
@@ -585,28 +591,11 @@ class DaemonImpl {
   // peer opened to our ROUTER (a peer behind an outbound-only firewall).
   // False when neither can take it now.
   bool SendToPeer(const Peer& peer, Lane lane, const std::string& bytes) {
-    const std::string& fp = peer.row.fingerprint;
-    Dealer* dealer = EnsureDealer(peer, lane);
-    if (dealer != nullptr) {
-      try {
-        if (dealer->socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value()) {
-          dealer->waiting = false;
-          return true;
-        }
-      } catch (const zmq::error_t& e) {
-        last_error[fp] = e.what();
-      }
-      const int64_t now_ms = MonotonicMillis();
-      if (!dealer->waiting) {
-        dealer->waiting = true;
-        dealer->waiting_since_ms = now_ms;
-      } else if (now_ms - dealer->waiting_since_ms > kDealerRenewMs) {
-        // libzmq does not reconnect after a refused handshake (the peer did
-        // not know us yet): start over with a fresh socket.
-        dealers.erase({fp, lane});
-      }
-    }
-    auto route = inbound_route.find(fp);
+    if (TrySendOnDealer(peer, lane, bytes)) return true;
+    // Urgent traffic whose own connection is not up yet takes the bulk one
+    // rather than wait: it still goes out ahead of the normal queue.
+    if (lane == Lane::kUrgent && TrySendOnDealer(peer, Lane::kBulk, bytes)) return true;
+    auto route = inbound_route.find(peer.row.fingerprint);
     if (route == inbound_route.end()) return false;
     try {
       router->send(zmq::buffer(route->second), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
@@ -616,6 +605,30 @@ class DaemonImpl {
       inbound_route.erase(route);  // EHOSTUNREACH: that connection is gone
       return false;
     }
+  }
+
+  bool TrySendOnDealer(const Peer& peer, Lane lane, const std::string& bytes) {
+    const std::string& fp = peer.row.fingerprint;
+    Dealer* dealer = EnsureDealer(peer, lane);
+    if (dealer == nullptr) return false;
+    try {
+      if (dealer->socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value()) {
+        dealer->waiting = false;
+        return true;
+      }
+    } catch (const zmq::error_t& e) {
+      last_error[fp] = e.what();
+    }
+    const int64_t now_ms = MonotonicMillis();
+    if (!dealer->waiting) {
+      dealer->waiting = true;
+      dealer->waiting_since_ms = now_ms;
+    } else if (now_ms - dealer->waiting_since_ms > kDealerRenewMs) {
+      // libzmq does not reconnect after a refused handshake (the peer did
+      // not know us yet): start over with a fresh socket.
+      dealers.erase({fp, lane});
+    }
+    return false;
   }
 
   void ScheduleDeliveries() {
@@ -695,7 +708,8 @@ class DaemonImpl {
   }
 
   void DrainControl(size_t budget) {
-    for (size_t i = 0; i < budget; ++i) {
+    const int64_t deadline = MonotonicMicros() + cfg.turn_budget_us;
+    for (size_t i = 0; i < budget && (i == 0 || MonotonicMicros() < deadline); ++i) {
       zmq::message_t client, empty, body;
       if (!control->recv(client, zmq::recv_flags::dontwait)) return;
       if (!client.more()) continue;
@@ -1139,7 +1153,6 @@ class DaemonImpl {
         }
       }
       urgent_in_batch = false;
-      if (items[3].revents & ZMQ_POLLIN) DrainControl(batch);
       if (items[2].revents & ZMQ_POLLIN) DrainRouter(batch);
       for (size_t i = 0; i < dealer_fps.size(); ++i) {
         const auto& item = items[4 + 2 * i];
@@ -1158,6 +1171,8 @@ class DaemonImpl {
         }
         if (item.revents & ZMQ_POLLIN) DrainDealer(dealer_fps[i], *it->second, batch);
       }
+      // New work last: receipts and deliveries already in hand go first.
+      if (items[3].revents & ZMQ_POLLIN) DrainControl(batch);
       CommitAndFlush();
       ScheduleDeliveries();
       CommitAndFlush();
