@@ -344,14 +344,19 @@ int main(int argc, char** argv) {
   std::printf("ratio: %.2f of the construction's two-core ceiling; %.3f of the CURVE rate\n",
               rate / ceiling.two_core_ceiling, rate / curve);
 
-  // Urgent behind a backlog: queue `backlog` normal messages, then inject
-  // probes one at a time while the backlog drains.
+  // Urgent behind a backlog: with B frozen (SIGSTOP), queue `backlog`
+  // normal messages at A; thaw B and, while the backlog drains, inject
+  // urgent probes one at a time.
+  ::kill(b.pid, SIGSTOP);
   Pump(ca, "load-b", backlog, size, 1);
+  ::kill(b.pid, SIGCONT);
   std::vector<std::string> urgent;
+  uint64_t min_backlog = backlog;
   for (size_t i = 0; i < probes; ++i) {
+    min_backlog = std::min<uint64_t>(min_backlog, Queued(ca));
     auto got = Pump(ca, "load-b", 1, size, 3, 1);
     urgent.push_back(got[0]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // pacing, not waiting
   }
   const uint64_t backlog_left = Queued(ca);
   while (Queued(ca) > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -359,9 +364,10 @@ int main(int argc, char** argv) {
   std::vector<int64_t> u;
   for (const auto& id : urgent) u.push_back(lat[id]);
   std::printf("urgent behind backlog: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%zu probes; "
-              "%llu normal still queued after the last probe)\n",
+              "normal backlog between %llu and %llu while probing)\n",
               Percentile(u, 0.5), Percentile(u, 0.99), Percentile(u, 1.0), u.size(),
-              static_cast<unsigned long long>(backlog_left));
+              static_cast<unsigned long long>(backlog_left),
+              static_cast<unsigned long long>(min_backlog));
 
   Stop(a);
   Stop(b);

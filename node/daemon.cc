@@ -644,7 +644,11 @@ class DaemonImpl {
     }
     if (now_ms < next_schedule_ms) return;
     if (!EnsureTx().ok()) return;
-    auto due_peers = outbox->DuePeers();
+    std::vector<std::string> candidates;
+    for (const auto& [fp, peer] : peers) {
+      if (!peer.revoked()) candidates.push_back(fp);
+    }
+    auto due_peers = outbox->DuePeers(candidates);
     if (!due_peers.ok()) {
       spdlog::error("{}", due_peers.error().message);
       next_schedule_ms = now_ms + 1000;

@@ -25,8 +25,14 @@ void Outbox::DropStale(Flight& f, int64_t now_ms) {
   }
 }
 
-Result<std::vector<std::string>> Outbox::DuePeers() {
-  return store_->DueRecipients(clock_->NowMicros());
+Result<std::vector<std::string>> Outbox::DuePeers(const std::vector<std::string>& candidates) {
+  const int64_t now = clock_->NowMicros();
+  std::vector<std::string> out;
+  for (const auto& peer : candidates) {
+    ROG_ASSIGN_OR_RETURN(bool due, store_->HasDue(peer, now));
+    if (due) out.push_back(peer);
+  }
+  return out;
 }
 
 Result<std::vector<Transmission>> Outbox::Take(const std::string& peer) {

@@ -45,8 +45,8 @@ class Outbox {
  public:
   Outbox(Store* store, const NodeConfig& cfg, const Clock* clock);
 
-  // Peers (raw fingerprints) with deliveries due now.
-  Result<std::vector<std::string>> DuePeers();
+  // Those of `candidates` (raw fingerprints) with deliveries due now.
+  Result<std::vector<std::string>> DuePeers(const std::vector<std::string>& candidates);
 
   // Due deliveries to `peer` that fit its free windows, in sending order.
   Result<std::vector<Transmission>> Take(const std::string& peer);

@@ -20,7 +20,7 @@ class Statement;
 
 namespace rogatory {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct PeerRow {
   std::string node_id;
@@ -151,9 +151,8 @@ class Store {
 
   // ---- outbox
   Result<int64_t> InsertOutbox(const OutboxRow& row);
-  Result<std::vector<DueDelivery>> DueDeliveries(int64_t now, int limit);
-  // Recipients with a queued delivery due at `now`.
-  Result<std::vector<std::string>> DueRecipients(int64_t now);
+  // True when `recipient` has a queued delivery due at `now` (one index seek).
+  Result<bool> HasDue(const std::string& recipient, int64_t now);
   // Due deliveries to one recipient: priority first, then queue order.
   Result<std::vector<DueDelivery>> DueDeliveriesFor(const std::string& recipient, int64_t now,
                                                     int limit);

@@ -105,13 +105,15 @@ TEST_F(StoreTest, OutboxDeliveryStates) {
   }
   auto seq = st.InsertOutbox(row);
   ASSERT_TRUE(seq.ok());
-  auto due = st.DueDeliveries(0, 10);
+  auto due = st.DueDeliveriesFor(b, 0, 10);
   ASSERT_TRUE(due.ok());
-  EXPECT_EQ(due->size(), 2u);
+  EXPECT_EQ(due->size(), 1u);
+  EXPECT_TRUE(st.HasDue(c, 0).value());
   ASSERT_TRUE(st.RecordAttempt(*seq, b, 1, 500).ok());
-  EXPECT_EQ(st.DueDeliveries(100, 10)->size(), 1u);  // b waits until 500
+  EXPECT_FALSE(st.HasDue(b, 100).value());  // b waits until 500
+  EXPECT_TRUE(st.DueDeliveriesFor(b, 100, 10)->empty());
   ASSERT_TRUE(st.ResetBackoff(b, 100).ok());
-  EXPECT_EQ(st.DueDeliveries(100, 10)->size(), 2u);
+  EXPECT_EQ(st.DueDeliveriesFor(b, 100, 10)->size(), 1u);
   ASSERT_TRUE(st.MarkDelivered(*seq, b, "receipt", 200).ok());
   EXPECT_EQ(st.ExpireQueued(2000).value(), 1);  // c expired
   // A late receipt still makes an expired recipient delivered.
@@ -149,14 +151,15 @@ TEST_F(StoreTest, MigratesAVersion1StoreAndKeepsItsDedupRecords) {
   {
     // Turn it back into what schema 1 looked like.
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    db.exec("DROP TABLE seen; DROP INDEX outbox_prev; "
+    db.exec("DROP TABLE seen; DROP INDEX outbox_prev; DROP INDEX outbox_ready; "
+            "DROP INDEX outbox_expiry; "
             "UPDATE meta SET value='1' WHERE key='schema_version'");
   }
   auto s = Store::Open(path);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_TRUE((*s)->FindSeen(std::string(20, 'a'), "old")->has_value());
   SQLite::Database db(path);
-  EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key='schema_version'").getString(), "2");
+  EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key='schema_version'").getString(), "3");
 }
 
 }  // namespace
