@@ -120,6 +120,9 @@ class DaemonImpl {
   std::vector<Outgoing> outgoing;
   std::vector<PendingControl> replies;
   bool tx_open = false;
+  // The scheduling phase writes only retry bookkeeping: its commits are not
+  // synced (see Store::Begin). Nothing is acknowledged from that phase.
+  bool scheduling = false;
 
   explicit DaemonImpl(Home h) : home(std::move(h)) {}
 
@@ -181,7 +184,7 @@ class DaemonImpl {
   // ------------------------------------------------------------ transactions
   Status EnsureTx() {
     if (tx_open) return {};
-    ROG_RETURN_IF_ERROR(store->Begin());
+    ROG_RETURN_IF_ERROR(store->Begin(!scheduling));
     tx_open = true;
     return {};
   }
@@ -1178,8 +1181,10 @@ class DaemonImpl {
       // New work last: receipts and deliveries already in hand go first.
       if (items[3].revents & ZMQ_POLLIN) DrainControl(batch);
       CommitAndFlush();
+      scheduling = true;
       ScheduleDeliveries();
       CommitAndFlush();
+      scheduling = false;
     }
   }
 

@@ -233,8 +233,12 @@ Status Store::Migrate() {
   });
 }
 
-Status Store::Begin() {
+Status Store::Begin(bool durable) {
   return Run("begin", [&]() -> Status {
+    if (durable != synchronous_full_) {
+      db_->exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      synchronous_full_ = durable;
+    }
     db_->exec("BEGIN IMMEDIATE");
     in_tx_ = true;
     return {};

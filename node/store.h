@@ -116,8 +116,11 @@ class Store {
   ~Store();
 
   // Transactions. Begin() starts BEGIN IMMEDIATE; Commit() is durable
-  // (synchronous=FULL) when it returns ok.
-  Status Begin();
+  // (synchronous=FULL) when it returns ok. Begin(false) starts a transaction
+  // whose commit is not synced (synchronous=NORMAL): only for bookkeeping
+  // whose loss on power failure is harmless (retry times, expiry marks); the
+  // next durable commit syncs it with everything before it.
+  Status Begin(bool durable = true);
   Status Commit();
   void Rollback();
   bool in_transaction() const { return in_tx_; }
@@ -190,6 +193,7 @@ class Store {
   std::unique_ptr<SQLite::Database> db_;
   std::vector<std::pair<const char*, std::unique_ptr<SQLite::Statement>>> cache_;
   bool in_tx_ = false;
+  bool synchronous_full_ = true;
 };
 
 }  // namespace rogatory
