@@ -1244,6 +1244,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
   impl->topts.heartbeat_ivl_ms = impl->cfg.heartbeat_ivl_ms;
   impl->topts.heartbeat_timeout_ms = impl->cfg.heartbeat_timeout_ms;
   impl->topts.socks_proxy = impl->cfg.socks_proxy;
+  // Two lanes' windows per peer connection, and some room for replies.
+  impl->topts.receive_hwm = static_cast<int>(2 * impl->cfg.in_flight_per_peer + 64);
   ROG_ASSIGN_OR_RETURN(impl->zap, ZapHandler::Bind(impl->ctx));
   {
     ROG_ASSIGN_OR_RETURN(zmq::socket_t r, BindRouter(impl->ctx, impl->me->transport().secret,

@@ -21,6 +21,7 @@ void CommonOptions(zmq::socket_t& s, const TransportOptions& o) {
   s.set(zmq::sockopt::heartbeat_ivl, o.heartbeat_ivl_ms);
   s.set(zmq::sockopt::heartbeat_timeout, o.heartbeat_timeout_ms);
   s.set(zmq::sockopt::heartbeat_ttl, o.heartbeat_timeout_ms);
+  s.set(zmq::sockopt::rcvhwm, o.receive_hwm);
 }
 
 Status SetKey(zmq::socket_t& s, int option, const void* data, size_t size) {

@@ -28,6 +28,9 @@ struct TransportOptions {
   int heartbeat_timeout_ms = 15000;
   int linger_ms = 0;
   std::string socks_proxy;  // host:port, outbound (DEALER) connections only
+  // Frames queued per connection before ZeroMQ stops reading from it (TCP
+  // pushback to the sender): bounds what one peer can make us hold.
+  int receive_hwm = 1024;
 };
 
 std::string ToZ85(std::string_view key32);
