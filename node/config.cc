@@ -161,7 +161,7 @@ std::string DefaultConfigText(const std::string& node_id, const std::string& lis
          "[limits]\n"
          "# max_frame_bytes = 16777216      # ZMQ_MAXMSGSIZE on every socket\n"
          "# max_body_bytes = 8388608\n"
-         "# in_flight_per_peer = 256        # unacknowledged deliveries per peer\n"
+         "# in_flight_per_peer = 256        # unacknowledged deliveries per peer and lane\n"
          "# commit_batch = 256              # frames per store transaction, at most\n"
          "# turn_budget_ms = 4              # reading time before a commit, at most\n"
          "\n"

@@ -59,6 +59,9 @@ struct Dealer {
   std::unique_ptr<ConnectionMonitor> monitor;  // destroyed before `socket`
 };
 
+// With due work that could not be sent, the scheduler looks again this often.
+constexpr int64_t kIdleRescheduleMs = 100;
+
 // A DEALER that has had no connection this long is replaced by a new one.
 constexpr int64_t kDealerRenewMs = 2000;
 
@@ -106,7 +109,7 @@ class DaemonImpl {
   std::map<std::string, std::string> last_error;   // fp -> text
   std::map<std::string, int64_t> last_inbound_ms;  // fp -> monotonic ms
   std::map<std::string, std::string> inbound_route;  // fp -> ROUTER routing id
-  std::map<std::string, int64_t> last_hold_reset_ms;   // fp -> monotonic ms
+  std::map<std::string, int64_t> last_resend_ms;   // fp -> monotonic ms
   int64_t roster_version = -1;
   int64_t next_schedule_ms = 0;
   int64_t next_expiry_ms = 0;
@@ -272,22 +275,9 @@ class DaemonImpl {
       case wire::Frame::kDeliver: HandleDeliver(peer, frame.deliver(), route); break;
       case wire::Frame::kAck: HandleAck(peer, frame.ack()); break;
       case wire::Frame::kNack: HandleNack(peer, frame.nack()); break;
-      case wire::Frame::kHold: {
-        // The peer lacks a predecessor: resend what is queued for it, in
-        // order (at most once per retry interval, so holds cannot storm).
-        int64_t& last = last_hold_reset_ms[peer.row.fingerprint];
-        const int64_t now_ms = MonotonicMillis();
-        if (now_ms - last >= limits::kRetryInitialMs) {
-          last = now_ms;
-          if (EnsureTx().ok()) (void)outbox->ConnectionUp(peer.row.fingerprint);
-          next_schedule_ms = 0;
-        }
-        break;
-      }
-      case wire::Frame::kHello:
-        // The peer's connection is up: retry what we hold for it at once.
-        if (EnsureTx().ok()) (void)outbox->ConnectionUp(peer.row.fingerprint);
-        next_schedule_ms = 0;
+      case wire::Frame::kHold:   // the peer lacks a predecessor
+      case wire::Frame::kHello:  // the peer's connection is up
+        ResendQueueTo(peer.row.fingerprint);
         break;
       default: Refuse(peer, "frame without a known body"); break;
     }
@@ -471,6 +461,7 @@ class DaemonImpl {
       return;
     }
     outbox->Settled(peer.row.fingerprint, p.seq);
+    next_schedule_ms = 0;  // a window slot is free
     last_error.erase(peer.row.fingerprint);
     spdlog::info("message {} delivered to {}", ack.message_id(), peer.row.node_id);
   }
@@ -491,6 +482,15 @@ class DaemonImpl {
       return;
     }
     if (p.state != "queued") return;
+    next_schedule_ms = 0;
+    if (clock.NowMicros() >= p.expires_at) {
+      // Past its expiry a refusal says nothing about what the peer stored
+      // earlier (a late retry after the peer pruned its dedup record).
+      (void)store->MarkExpired(p.seq, peer.row.fingerprint,
+                               "expired; the recipient refused a late retry: " + refusal->reason());
+      outbox->Settled(peer.row.fingerprint, p.seq);
+      return;
+    }
     (void)store->MarkFailed(p.seq, peer.row.fingerprint, refusal->reason());
     outbox->Settled(peer.row.fingerprint, p.seq);
     last_error[peer.row.fingerprint] = refusal->reason();
@@ -569,6 +569,11 @@ class DaemonImpl {
   Dealer* EnsureDealer(const Peer& peer, Lane lane) {
     auto it = dealers.find({peer.row.fingerprint, lane});
     if (it != dealers.end()) return it->second.get();
+    // Both lanes connect together, so the urgent connection is up before the
+    // first urgent message needs it.
+    if (lane == Lane::kBulk && !dealers.count({peer.row.fingerprint, Lane::kUrgent})) {
+      (void)EnsureDealer(peer, Lane::kUrgent);
+    }
     auto s = ConnectDealer(ctx, me->transport().secret, me->transport().public_key,
                            peer.row.transport_key, peer.row.endpoint, topts);
     if (!s.ok()) {
@@ -634,23 +639,29 @@ class DaemonImpl {
     return false;
   }
 
+  // Once a second, in the durable phase (an `expired` mark is shown to
+  // users): expire deliveries past expiry plus the clock allowance, and
+  // prune dedup records likewise.
+  void Maintain() {
+    const int64_t now_ms = MonotonicMillis();
+    if (now_ms < next_expiry_ms) return;
+    next_expiry_ms = now_ms + 1000;
+    if (!EnsureTx().ok()) return;
+    auto n = outbox->Expire();
+    if (n.ok() && *n > 0) spdlog::warn("{} deliveries expired without a receipt", *n);
+    auto pruned = store->PruneSeen(clock.NowMicros() - cfg.clock_allowance_us);
+    if (pruned.ok() && *pruned > 0) spdlog::info("pruned {} dedup records", *pruned);
+  }
+
   void ScheduleDeliveries() {
     const int64_t now_ms = MonotonicMillis();
-    if (now_ms >= next_expiry_ms) {
-      next_expiry_ms = now_ms + 1000;
-      if (EnsureTx().ok()) {
-        auto n = outbox->Expire();
-        if (n.ok() && *n > 0) spdlog::warn("{} deliveries expired without a receipt", *n);
-        auto pruned = store->PruneSeen(clock.NowMicros() - cfg.clock_allowance_us);
-        if (pruned.ok() && *pruned > 0) spdlog::info("pruned {} dedup records", *pruned);
-      }
-    }
     if (now_ms < next_schedule_ms) return;
     if (!EnsureTx().ok()) return;
     std::vector<std::string> candidates;
     for (const auto& [fp, peer] : peers) {
       if (!peer.revoked()) candidates.push_back(fp);
     }
+    bool sent_any = false;
     auto due_peers = outbox->DuePeers(candidates);
     if (!due_peers.ok()) {
       spdlog::error("{}", due_peers.error().message);
@@ -666,6 +677,7 @@ class DaemonImpl {
         continue;
       }
       bool lane_down[2] = {false, false};
+      sent_any |= !batch->empty();
       for (const auto& t : *batch) {
         if (lane_down[static_cast<int>(t.lane)]) continue;
         wire::Frame f;
@@ -681,7 +693,23 @@ class DaemonImpl {
       }
     }
     auto wait = outbox->MillisUntilDue(1000);
-    next_schedule_ms = now_ms + (wait.ok() ? *wait : 1000);
+    int64_t delay = wait.ok() ? *wait : 1000;
+    // Due work that could not go out (full windows, a revoked or unreachable
+    // peer) must not spin the loop: look again shortly. Receipts, refusals
+    // and connection events reschedule at once.
+    if (!sent_any) delay = std::max<int64_t>(delay, kIdleRescheduleMs);
+    next_schedule_ms = now_ms + delay;
+  }
+
+  // Resends what is queued for a peer, from the start and in order; at most
+  // once per retry interval, so Hold and Hello frames cannot storm.
+  void ResendQueueTo(const std::string& fp) {
+    int64_t& last = last_resend_ms[fp];
+    const int64_t now_ms = MonotonicMillis();
+    if (now_ms - last < limits::kRetryInitialMs) return;
+    last = now_ms;
+    if (EnsureTx().ok()) (void)outbox->ConnectionUp(fp);
+    next_schedule_ms = 0;
   }
 
   // A peer whose connection came back gets its queue retried at once.
@@ -690,7 +718,7 @@ class DaemonImpl {
     spdlog::info("connection to {} is up ({} lane)", NameOf(fp), LaneName(key.second));
     last_error.erase(fp);
     next_schedule_ms = 0;
-    if (EnsureTx().ok()) (void)outbox->ConnectionUp(fp);
+    ResendQueueTo(fp);
     // Tell the peer, so it can use this connection for what it holds for us.
     auto it = dealers.find(key);
     if (it == dealers.end()) return;
@@ -1180,6 +1208,7 @@ class DaemonImpl {
       }
       // New work last: receipts and deliveries already in hand go first.
       if (items[3].revents & ZMQ_POLLIN) DrainControl(batch);
+      Maintain();
       CommitAndFlush();
       scheduling = true;
       ScheduleDeliveries();

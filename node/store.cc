@@ -566,7 +566,7 @@ Result<std::optional<PendingDelivery>> Store::FindPending(const std::string& mes
                                                           const std::string& recipient) {
   return Run("find pending", [&]() -> Result<std::optional<PendingDelivery>> {
     auto& q = Prepare(
-        "SELECT r.seq, r.state, o.envelope_sha256, o.inner_sha256 FROM outbox o "
+        "SELECT r.seq, r.state, o.envelope_sha256, o.inner_sha256, r.expires_at FROM outbox o "
         "JOIN outbox_recipients r ON r.seq=o.seq WHERE o.message_id=?1 AND r.recipient=?2");
     q.bind(1, message_id);
     BindBlob(q, 2, recipient);
@@ -576,6 +576,7 @@ Result<std::optional<PendingDelivery>> Store::FindPending(const std::string& mes
     p.state = q.getColumn(1).getString();
     p.envelope_sha256 = Blob(q.getColumn(2));
     p.inner_sha256 = Blob(q.getColumn(3));
+    p.expires_at = q.getColumn(4).getInt64();
     return std::optional<PendingDelivery>(std::move(p));
   });
 }
@@ -603,6 +604,19 @@ Status Store::ResetBackoff(const std::string& recipient, int64_t now) {
         "WHERE recipient=?1 AND state='queued' AND next_attempt_at > ?2");
     BindBlob(q, 1, recipient);
     q.bind(2, static_cast<int64_t>(now));
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::MarkExpired(int64_t seq, const std::string& recipient, const std::string& error) {
+  return Run("mark expired", [&]() -> Status {
+    auto& q = Prepare(
+        "UPDATE outbox_recipients SET state='expired', error=?3 "
+        "WHERE seq=?1 AND recipient=?2 AND state='queued'");
+    q.bind(1, static_cast<int64_t>(seq));
+    BindBlob(q, 2, recipient);
+    q.bind(3, error);
     q.exec();
     return {};
   });

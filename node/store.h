@@ -97,6 +97,7 @@ struct DueDelivery {
 // What an incoming ack or refusal is checked against.
 struct PendingDelivery {
   int64_t seq = 0;
+  int64_t expires_at = 0;
   std::string state;
   std::string envelope_sha256;
   std::string inner_sha256;
@@ -171,6 +172,7 @@ class Store {
   // Makes every queued delivery to `recipient` due at `now` (its connection
   // came back: retry at once instead of waiting out the backoff).
   Status ResetBackoff(const std::string& recipient, int64_t now);
+  Status MarkExpired(int64_t seq, const std::string& recipient, const std::string& error);
   Status MarkFailed(int64_t seq, const std::string& recipient, const std::string& error);
   // Marks `queued` recipients of messages with expires_at < cutoff expired.
   Result<int64_t> ExpireQueued(int64_t cutoff);
