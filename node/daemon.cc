@@ -677,7 +677,6 @@ class DaemonImpl {
         continue;
       }
       bool lane_down[2] = {false, false};
-      sent_any |= !batch->empty();
       for (const auto& t : *batch) {
         if (lane_down[static_cast<int>(t.lane)]) continue;
         wire::Frame f;
@@ -685,6 +684,7 @@ class DaemonImpl {
         f.mutable_deliver()->set_envelope(t.due.envelope);
         f.mutable_deliver()->set_prev(t.prev);
         const bool sent = SendToPeer(*peer, t.lane, FrameBytes(f));
+        sent_any |= sent;
         if (!sent) {
           lane_down[static_cast<int>(t.lane)] = true;  // no connection: stop this lane
           if (!last_error.count(fp)) last_error[fp] = "no connection to peer";
