@@ -24,6 +24,7 @@ std::string MakeBundle(const BundleParts& parts) {
   b.set_exported_at(parts.exported_at_us);
   std::string bytes = SerializeCanonical(b);
   std::string text = Armor(kBundleArmorType, bytes);
+  WipeString(bytes);
   WipeString(*b.mutable_content_key());
   return text;
 }

@@ -19,11 +19,10 @@ enum class Code {
   kAlreadyExists,
   kFailedPrecondition,  // the system is not in a state to do this
   kUnavailable,         // transient: retry may help
+  kDeadlineExceeded,    // no answer in time: the outcome is unknown
   kDataLoss,            // stored data is corrupt
   kInternal,            // a bug
 };
-
-const char* CodeName(Code code);
 
 struct Error {
   Code code = Code::kInternal;

@@ -23,14 +23,15 @@ Result<control::ControlResponse> CallDaemon(const Home& home, control::ControlRe
     }
     zmq::message_t reply;
     if (!s.recv(reply, zmq::recv_flags::none)) {
-      return MakeError(Code::kUnavailable,
+      return MakeError(Code::kDeadlineExceeded,
                        "rogatoryd for " + home.dir() + " did not answer within " +
-                           std::to_string(timeout_ms / 1000) + " s",
-                       "check its log; it may be overloaded or stuck");
+                           std::to_string(timeout_ms / 1000) + " s; the outcome is unknown",
+                       "check 'rogatory outbox' before sending again, and the daemon's log");
     }
     control::ControlResponse resp;
     if (!resp.ParseFromArray(reply.data(), static_cast<int>(reply.size()))) {
-      return MakeError(Code::kInternal, "rogatoryd sent a malformed control response");
+      return MakeError(Code::kInternal, "rogatoryd sent a malformed control response; the "
+                                        "outcome is unknown");
     }
     return resp;
   } catch (const zmq::error_t& e) {

@@ -9,8 +9,9 @@
 namespace rogatory {
 
 // Sends `request` to the rogatoryd of `home` and waits up to `timeout_ms`.
-// kUnavailable when no daemon is running there or it does not answer in
-// time (the CLI exits 4); otherwise the daemon's response, which may itself
+// kUnavailable when no daemon is running there (the CLI exits 4);
+// kDeadlineExceeded when it took the request but did not answer in time
+// (the outcome is unknown); otherwise the daemon's response, which may itself
 // carry an error.
 Result<control::ControlResponse> CallDaemon(const Home& home, control::ControlRequest request,
                                             int timeout_ms);

@@ -222,7 +222,10 @@ class DaemonImpl {
   void SendNow(const Outgoing& o) {
     try {
       if (o.via_router) {
-        router->send(zmq::buffer(o.routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        if (!router->send(zmq::buffer(o.routing_id),
+                          zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+          return;  // queue full: the peer resends and gets the stored receipt
+        }
         router->send(zmq::buffer(o.bytes), zmq::send_flags::dontwait);
       } else {
         auto it = dealers.find({o.peer_fp, o.lane});
@@ -359,8 +362,10 @@ class DaemonImpl {
       return;
     }
     if (outer.created_at() > now + cfg.clock_allowance_us) {
-      Refuse(peer, "envelope " + outer.message_id() + " is dated in the future");
-      Nack(route, outer, env_sha, "the message is dated beyond the receiver's clock allowance");
+      // Not a permanent refusal: the same envelope is accepted once this
+      // node's clock catches up (the sender keeps retrying until expiry).
+      Refuse(peer, "envelope " + outer.message_id() +
+                       " is dated beyond the clock allowance; not accepted yet");
       return;
     }
     // In order within a priority: hold this one until its predecessor is in.
@@ -606,7 +611,12 @@ class DaemonImpl {
     auto route = inbound_route.find(peer.row.fingerprint);
     if (route == inbound_route.end()) return false;
     try {
-      router->send(zmq::buffer(route->second), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      // With ROUTER_MANDATORY a full queue is EAGAIN on the routing part:
+      // then nothing may follow it (a lone body part would be discarded).
+      if (!router->send(zmq::buffer(route->second),
+                        zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        return false;
+      }
       router->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
       return true;
     } catch (const zmq::error_t&) {
@@ -631,7 +641,7 @@ class DaemonImpl {
     if (!dealer->waiting) {
       dealer->waiting = true;
       dealer->waiting_since_ms = now_ms;
-    } else if (now_ms - dealer->waiting_since_ms > kDealerRenewMs) {
+    } else if (!dealer->connected && now_ms - dealer->waiting_since_ms > kDealerRenewMs) {
       // libzmq does not reconnect after a refused handshake (the peer did
       // not know us yet): start over with a fresh socket.
       dealers.erase({fp, lane});
@@ -703,10 +713,10 @@ class DaemonImpl {
 
   // Resends what is queued for a peer, from the start and in order; at most
   // once per retry interval, so Hold and Hello frames cannot storm.
-  void ResendQueueTo(const std::string& fp) {
+  void ResendQueueTo(const std::string& fp, bool rate_limited = true) {
     int64_t& last = last_resend_ms[fp];
     const int64_t now_ms = MonotonicMillis();
-    if (now_ms - last < limits::kRetryInitialMs) return;
+    if (rate_limited && now_ms - last < limits::kRetryInitialMs) return;
     last = now_ms;
     if (EnsureTx().ok()) (void)outbox->ConnectionUp(fp);
     next_schedule_ms = 0;
@@ -718,7 +728,7 @@ class DaemonImpl {
     spdlog::info("connection to {} is up ({} lane)", NameOf(fp), LaneName(key.second));
     last_error.erase(fp);
     next_schedule_ms = 0;
-    ResendQueueTo(fp);
+    ResendQueueTo(fp, /*rate_limited=*/false);  // a real reconnection: always
     // Tell the peer, so it can use this connection for what it holds for us.
     auto it = dealers.find(key);
     if (it == dealers.end()) return;

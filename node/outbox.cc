@@ -81,7 +81,9 @@ int64_t Outbox::BackoffMs(int attempts) {
 
 Status Outbox::Attempted(const Transmission& t, bool sent) {
   const int attempts = t.due.attempts + 1;
-  const int64_t wait = BackoffMs(attempts);
+  // A frame that went out gets at least kMinAckWaitMs for its receipt before
+  // it is sent again (a reconnection resends at once anyway).
+  const int64_t wait = sent ? std::max(BackoffMs(attempts), kMinAckWaitMs) : BackoffMs(attempts);
   if (sent) FlightOf(t.due.recipient, t.lane).seqs[t.due.seq] = MonotonicMillis() + wait;
   return store_->RecordAttempt(t.due.seq, t.due.recipient, attempts,
                                clock_->NowMicros() + wait * 1000);

@@ -32,6 +32,9 @@
 namespace rogatory {
 
 enum class Lane { kUrgent = 0, kBulk = 1 };
+
+// How long a delivery that went out waits for its receipt before a resend.
+inline constexpr int64_t kMinAckWaitMs = 2000;
 Lane LaneOf(int priority);
 const char* LaneName(Lane lane);
 

@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <charconv>
 #include <functional>
 
 namespace rogatory {
@@ -209,7 +210,15 @@ Status Store::Migrate() {
       int version = 0;
       {
         SQLite::Statement q(*db_, "SELECT value FROM meta WHERE key='schema_version'");
-        if (q.executeStep()) version = std::stoi(q.getColumn(0).getString());
+        if (q.executeStep()) {
+          const std::string text = q.getColumn(0).getString();
+          auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
+          if (ec != std::errc() || end != text.data() + text.size()) {
+            db_->exec("ROLLBACK");
+            return MakeError(Code::kDataLoss,
+                             "store has an unreadable schema version '" + text + "'");
+          }
+        }
       }
       if (version > kSchemaVersion) {
         db_->exec("ROLLBACK");

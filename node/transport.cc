@@ -22,6 +22,7 @@ void CommonOptions(zmq::socket_t& s, const TransportOptions& o) {
   s.set(zmq::sockopt::heartbeat_timeout, o.heartbeat_timeout_ms);
   s.set(zmq::sockopt::heartbeat_ttl, o.heartbeat_timeout_ms);
   s.set(zmq::sockopt::rcvhwm, o.receive_hwm);
+  s.set(zmq::sockopt::sndhwm, o.receive_hwm);
 }
 
 Status SetKey(zmq::socket_t& s, int option, const void* data, size_t size) {

@@ -28,8 +28,9 @@ struct TransportOptions {
   int heartbeat_timeout_ms = 15000;
   int linger_ms = 0;
   std::string socks_proxy;  // host:port, outbound (DEALER) connections only
-  // Frames queued per connection before ZeroMQ stops reading from it (TCP
-  // pushback to the sender): bounds what one peer can make us hold.
+  // Frames queued per connection, each way, before ZeroMQ stops reading
+  // from it (TCP pushback to the sender) or refuses more sends (EAGAIN):
+  // bounds what one peer can make us hold.
   int receive_hwm = 1024;
 };
 

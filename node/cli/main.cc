@@ -50,7 +50,11 @@ int Fail(const std::string& message, const std::string& hint = {}, int code = kE
   return Fail(MakeError(Code::kInvalidArgument, message, hint), code);
 }
 
-void PrintJson(const nlohmann::ordered_json& j) { std::cout << j.dump(2) << "\n"; }
+// Invalid UTF-8 (a binary body) is replaced, never thrown; exact bytes are
+// given in base64 fields where they matter (show's body_base64).
+void PrintJson(const nlohmann::ordered_json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
 
 Result<std::string> ReadFile(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
@@ -102,7 +106,10 @@ std::optional<control::ControlResponse> Call(const Home& home, control::ControlR
                                              int* exit_code) {
   auto resp = CallDaemon(home, std::move(req), kControlTimeoutMs);
   if (!resp.ok()) {
-    *exit_code = Fail(resp.error(), kExitUnreachable);
+    // Only "not running" is unreachable (4); a daemon that took the request
+    // and did not answer leaves the outcome unknown (1).
+    *exit_code = Fail(resp.error(),
+                      resp.error().code == Code::kUnavailable ? kExitUnreachable : kExitError);
     return std::nullopt;
   }
   if (resp->has_error()) {
@@ -140,11 +147,13 @@ int RunInit(const Home& home, const InitArgs& a) {
                     now + *validity};
   auto id = Identity::Generate(params);
   if (!id.ok()) return Fail(id.error());
-  if (auto s = WriteFile(home.config(), DefaultConfigText(a.name, a.listen), false, 0600);
+  // The keystore first: it is what marks a home as initialised.
+  if (auto s = id->WriteKeystore(home.keystore(), passphrase); !s.ok()) return Fail(s.error());
+  if (auto s = WriteFile(home.config(), DefaultConfigText(a.name, a.listen), true, 0600);
       !s.ok()) {
+    ::unlink(home.keystore().c_str());
     return Fail(s.error());
   }
-  if (auto s = id->WriteKeystore(home.keystore(), passphrase); !s.ok()) return Fail(s.error());
   auto store = Store::Open(home.store());
   if (!store.ok()) return Fail(store.error());
   std::cout << "initialized node " << a.name << " in " << home.dir() << "\n"
@@ -555,5 +564,10 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   ::umask(077);  // homes, stores and bundles are private to the operator
-  return rogatory::cli::Main(argc, argv);
+  try {
+    return rogatory::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rogatory: error: internal error: %s\n", e.what());
+    return 1;
+  }
 }

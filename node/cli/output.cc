@@ -83,7 +83,8 @@ ordered_json OutboxJson(const control::MessageInfo& m) {
 ordered_json ShowJson(const control::MessageInfo& m) {
   ordered_json j = m.direction() == "in" ? InboxJson(m) : OutboxJson(m);
   j["direction"] = m.direction();
-  j["body"] = m.body();
+  j["body"] = m.body();                 // text; invalid UTF-8 shown replaced
+  j["body_base64"] = ToBase64(m.body());  // the exact bytes
   j["attachments"] = ordered_json::array();
   for (const auto& a : m.attachments()) {
     j["attachments"].push_back(
