@@ -127,6 +127,10 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   if (auto s = ValidateEndpoint(cfg.listen); !s.ok()) {
     return ConfigError(source, "node.listen: " + s.error().message);
   }
+  if (cfg.max_body_bytes + (64 << 10) > cfg.max_frame_bytes) {
+    return ConfigError(source, "limits.max_body_bytes must be at least 64 KiB below "
+                               "limits.max_frame_bytes (an envelope carries its body)");
+  }
   if (!cfg.socks_proxy.empty() && cfg.socks_proxy.find(':') == std::string::npos) {
     return ConfigError(source, "transport.socks_proxy must be HOST:PORT");
   }

@@ -539,12 +539,15 @@ class DaemonImpl {
         user = data.gets("User-Id");
       } catch (const zmq::error_t&) {
       }
-      auto fp = ParseFingerprint(user);
+      const size_t space = user.find(' ');
+      auto fp = ParseFingerprint(user.substr(0, space));
       const Peer* peer = fp.ok() ? ActivePeer(*fp) : nullptr;
-      if (peer == nullptr) {
-        // ZAP admitted it earlier, but the roster changed since (revocation).
-        spdlog::warn("refused frame: connection of {} is no longer in the roster",
-                     user.empty() ? "an unknown peer" : user);
+      if (peer == nullptr || space == std::string::npos ||
+          user.substr(space + 1) != ToHex(peer->row.transport_key)) {
+        // ZAP admitted it earlier, but the roster changed since (a revoked
+        // peer, or a transport key replaced by a newer card).
+        spdlog::warn("refused frame: connection of {} is no longer admitted by the roster",
+                     user.empty() ? "an unknown peer" : user.substr(0, space));
         continue;
       }
       Outgoing route;
@@ -625,6 +628,15 @@ class DaemonImpl {
     }
   }
 
+  bool Reachable(const Peer& peer) {
+    const std::string& fp = peer.row.fingerprint;
+    for (Lane lane : {Lane::kBulk, Lane::kUrgent}) {
+      auto d = dealers.find({fp, lane});
+      if (d != dealers.end() && d->second->connected) return true;
+    }
+    return inbound_route.count(fp) > 0;
+  }
+
   bool TrySendOnDealer(const Peer& peer, Lane lane, const std::string& bytes) {
     const std::string& fp = peer.row.fingerprint;
     Dealer* dealer = EnsureDealer(peer, lane);
@@ -681,7 +693,10 @@ class DaemonImpl {
     for (const auto& fp : *due_peers) {
       const Peer* peer = ActivePeer(fp);
       if (peer == nullptr) continue;
-      auto batch = outbox->Take(fp);
+      // With no connection up, one delivery per lane is tried (it opens or
+      // renews the connection and takes the backoff); the rest are not even
+      // read from the store until a connection event.
+      auto batch = outbox->Take(fp, Reachable(*peer) ? 0 : 1);
       if (!batch.ok()) {
         spdlog::error("{}", batch.error().message);
         continue;
@@ -940,6 +955,11 @@ class DaemonImpl {
     d.body = req.body();
     std::string inner_sha;
     ROG_ASSIGN_OR_RETURN(std::string envelope, SealEnvelope(*me, d, &inner_sha));
+    if (static_cast<int64_t>(envelope.size()) + 1024 > cfg.max_frame_bytes) {
+      return MakeError(Code::kInvalidArgument,
+                       "the sealed message is " + std::to_string(envelope.size()) +
+                           " bytes, more than limits.max_frame_bytes allows");
+    }
     ROG_ASSIGN_OR_RETURN(ParsedEnvelope env, ParseEnvelope(envelope));
     row.meta = MetaOf(env.outer, d.inner);
     row.envelope = std::move(envelope);
@@ -1190,7 +1210,9 @@ class DaemonImpl {
               [&](std::string_view key) -> std::optional<std::string> {
                 auto it = by_transport.find(std::string(key));
                 if (it == by_transport.end()) return std::nullopt;
-                return FingerprintText(it->second);
+                // "FINGERPRINT TRANSPORT-KEY-HEX": every frame is checked
+                // against the peer's current key, not only the handshake.
+                return FingerprintText(it->second) + " " + ToHex(key);
               },
               [&](const std::string& address, const std::string& why) {
                 spdlog::warn("refused connection from {}: {}", address, why);

@@ -35,7 +35,7 @@ Result<std::vector<std::string>> Outbox::DuePeers(const std::vector<std::string>
   return out;
 }
 
-Result<std::vector<Transmission>> Outbox::Take(const std::string& peer) {
+Result<std::vector<Transmission>> Outbox::Take(const std::string& peer, size_t per_lane) {
   const int64_t now_ms = MonotonicMillis();
   size_t room[2];
   for (Lane lane : {Lane::kUrgent, Lane::kBulk}) {
@@ -43,6 +43,7 @@ Result<std::vector<Transmission>> Outbox::Take(const std::string& peer) {
     DropStale(f, now_ms);
     const auto window = static_cast<size_t>(cfg_.in_flight_per_peer);
     room[static_cast<int>(lane)] = f.seqs.size() >= window ? 0 : window - f.seqs.size();
+    if (per_lane > 0) room[static_cast<int>(lane)] = std::min(room[static_cast<int>(lane)], per_lane);
   }
   if (room[0] == 0 && room[1] == 0) return std::vector<Transmission>();
   const int limit = static_cast<int>(room[0] + room[1]);

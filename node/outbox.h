@@ -51,8 +51,9 @@ class Outbox {
   // Those of `candidates` (raw fingerprints) with deliveries due now.
   Result<std::vector<std::string>> DuePeers(const std::vector<std::string>& candidates);
 
-  // Due deliveries to `peer` that fit its free windows, in sending order.
-  Result<std::vector<Transmission>> Take(const std::string& peer);
+  // Due deliveries to `peer` that fit its free windows, in sending order;
+  // at most `per_lane` per lane when non-zero.
+  Result<std::vector<Transmission>> Take(const std::string& peer, size_t per_lane = 0);
 
   // Records an attempt. `sent` means the transport queued it (never that it
   // was delivered): it then occupies a window slot until settled or until

@@ -350,6 +350,24 @@ TEST_F(HostilePeerTest, UnknownTransportKeyIsRefusedAtTheHandshake) {
   EXPECT_EQ(InboxSize(), 1u);  // the barrier only
 }
 
+TEST_F(HostilePeerTest, AConnectionMadeWithAReplacedTransportKeyIsCutOff) {
+  Barrier();  // the connection works
+  // The peer's newer card names another transport key (as after a leak).
+  wire::Card card = hostile->card();
+  card.set_sequence(2);
+  card.set_transport_key(BoxKey::Generate().public_key);
+  const std::string path = dir.path() + "/hostile-v2.card";
+  std::ofstream(path) << Armor(kCardArmorType, SignCard(card, hostile->signing()));
+  auto r = b->Cli({"peer", "add", path, "--fingerprint", FingerprintText(hostile->fingerprint())});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Frames on the connection made with the old key are refused from now on.
+  const std::string id = NewMessageId(SystemClock_Now());
+  client->SendEnvelope(*SealEnvelope(*hostile, MakeDraft(id, keys, "old key")));
+  EXPECT_TRUE(b->WaitLog("is no longer admitted by the roster")) << b->Log();
+  EXPECT_FALSE(client->AckFor(id));
+  EXPECT_EQ(InboxSize(), 1u);  // the first barrier only
+}
+
 class ShortAllowanceTest : public HostilePeerTest {
  protected:
   std::string ExtraConfig() const override { return "[delivery]\nclock_allowance_seconds = 1\n"; }

@@ -18,7 +18,7 @@ TEST(ConfigTest, SettingsAreRead) {
   auto cfg = ParseConfig(
       "[node]\nid = \"x-node\"\nlisten = \"tcp://127.0.0.1:9\"\n"
       "[delivery]\nclock_allowance_seconds = 2\ndefault_expiry = \"P7D\"\n"
-      "[limits]\nmax_frame_bytes = 1048576\n",
+      "[limits]\nmax_frame_bytes = 1048576\nmax_body_bytes = 524288\n",
       "node.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
   EXPECT_EQ(cfg->clock_allowance_us, 2LL * 1000000);
@@ -43,6 +43,8 @@ TEST(ConfigTest, ProblemsAreNamed) {
       {"[node]\nid = \"x-node\"\nlisten = \"tcp://127.0.0.1:9\"\n[limits]\nmax_frame_bytes = 1\n",
        "between"},
       {"[node]\nid = \"x-node\"\nlisten = \"udp://x:1\"\n", "node.listen"},
+      {"[node]\nid = \"x-node\"\nlisten = \"tcp://127.0.0.1:9\"\n[limits]\nmax_frame_bytes = 1048576\n",
+       "max_body_bytes must be at least 64 KiB below"},
   };
   for (const auto& c : cases) {
     auto cfg = ParseConfig(c.text, "node.toml");
