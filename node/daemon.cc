@@ -186,7 +186,12 @@ class DaemonImpl {
 
   // ------------------------------------------------------------ transactions
   Status EnsureTx() {
-    if (tx_open) return {};
+    if (tx_open) {
+      if (store->InTransaction()) return {};
+      // SQLite rolled the batch back after an error: nothing more may run in
+      // autocommit and be answered as if part of it. The commit fails.
+      return MakeError(Code::kUnavailable, "the store rolled back this turn's transaction");
+    }
     ROG_RETURN_IF_ERROR(store->Begin(!scheduling));
     tx_open = true;
     return {};
@@ -196,7 +201,13 @@ class DaemonImpl {
     bool committed = true;
     if (tx_open) {
       tx_open = false;
-      auto s = store->Commit();
+      Status s;
+      if (store->InTransaction()) {
+        s = store->Commit();
+      } else {
+        store->Rollback();  // resets the store's bookkeeping
+        s = MakeError(Code::kUnavailable, "the transaction was rolled back");
+      }
       if (!s.ok()) {
         committed = false;
         spdlog::error("store commit failed, nothing acknowledged: {}", s.error().message);

@@ -418,8 +418,32 @@ Result<int64_t> Store::PruneSeen(int64_t cutoff) {
   });
 }
 
+// Runs `fn` inside a SAVEPOINT: a multi-statement write is all or nothing,
+// also inside the daemon's batch transaction (SQLite undoes only the failing
+// statement on SQLITE_FULL or IOERR, not its siblings).
+template <typename F>
+auto Atomically(SQLite::Database& db, F&& fn) -> decltype(fn()) {
+  db.exec("SAVEPOINT rog_atomic");
+  try {
+    auto result = fn();
+    db.exec("RELEASE rog_atomic");
+    return result;
+  } catch (...) {
+    try {
+      db.exec("ROLLBACK TO rog_atomic");
+      db.exec("RELEASE rog_atomic");
+    } catch (const SQLite::Exception&) {
+      // SQLite already rolled back the whole transaction.
+    }
+    throw;
+  }
+}
+
+bool Store::InTransaction() const { return sqlite3_get_autocommit(db_->getHandle()) == 0; }
+
 Result<int64_t> Store::InsertInbox(const InboxRow& r) {
   return Run("insert inbox", [&]() -> Result<int64_t> {
+    return Atomically(*db_, [&]() -> int64_t {
     auto& q = Prepare(
         "INSERT INTO inbox(sender, message_id, recipients, subject, kind, priority, handling, "
         "handling_note, case_id, in_reply_to, created_at, expires_at, envelope, "
@@ -443,6 +467,7 @@ Result<int64_t> Store::InsertInbox(const InboxRow& r) {
     seen.bind(4, static_cast<int64_t>(seq));
     seen.exec();
     return seq;
+    });
   });
 }
 
@@ -476,6 +501,7 @@ Result<int64_t> Store::CountInbox() {
 
 Result<int64_t> Store::InsertOutbox(const OutboxRow& r) {
   return Run("insert outbox", [&]() -> Result<int64_t> {
+    return Atomically(*db_, [&]() -> int64_t {
     auto& q = Prepare(
         "INSERT INTO outbox(message_id, recipients, subject, kind, priority, handling, "
         "handling_note, case_id, in_reply_to, created_at, expires_at, envelope, "
@@ -500,6 +526,7 @@ Result<int64_t> Store::InsertOutbox(const OutboxRow& r) {
       qr.exec();
     }
     return seq;
+    });
   });
 }
 

@@ -125,6 +125,9 @@ class Store {
   Status Commit();
   void Rollback();
   bool in_transaction() const { return in_tx_; }
+  // False when SQLite itself ended the transaction (it rolls back the whole
+  // transaction on some errors, e.g. some disk-full cases).
+  bool InTransaction() const;
 
   // A counter that changes whenever another connection committed (roster
   // edits by the CLI while the daemon runs).

@@ -164,3 +164,28 @@ TEST_F(StoreTest, MigratesAVersion1StoreAndKeepsItsDedupRecords) {
 
 }  // namespace
 }  // namespace rogatory
+
+namespace rogatory {
+namespace {
+
+TEST_F(StoreTest, AFailedMultiRowInsertLeavesNothingInsideABatch) {
+  auto s = Store::Open(path);
+  Store& st = **s;
+  ASSERT_TRUE(st.Begin().ok());
+  ASSERT_TRUE(st.InsertInbox(Row(std::string(20, 'a'), "kept")).ok());
+  OutboxRow row;
+  row.meta.message_id = "broken";
+  for (int i = 0; i < 2; ++i) {  // the same recipient twice: the 2nd row fails
+    RecipientRow r;
+    r.fingerprint = std::string(20, 'b');
+    row.recipients.push_back(r);
+  }
+  EXPECT_FALSE(st.InsertOutbox(row).ok());
+  EXPECT_TRUE(st.InTransaction());
+  ASSERT_TRUE(st.Commit().ok());
+  EXPECT_FALSE(st.GetOutboxById("broken")->has_value());   // all or nothing
+  EXPECT_TRUE(st.FindSeen(std::string(20, 'a'), "kept")->has_value());  // the batch lives
+}
+
+}  // namespace
+}  // namespace rogatory
