@@ -1071,16 +1071,43 @@ class DaemonImpl {
     std::optional<OutboxRow> out;
   };
 
-  Result<Found> FindMessage(const std::string& id) {
-    Found f;
-    ROG_ASSIGN_OR_RETURN(f.in, store->GetInboxById(id));
-    if (!f.in.has_value()) {
-      ROG_ASSIGN_OR_RETURN(f.out, store->GetOutboxById(id));
+  // `ref` is a message id, or FROM/ID naming the sender's node id (this
+  // node's own id for a message it sent). Ids are unique per sender only, and
+  // a peer chooses its own, so a bare id that matches several messages is
+  // refused rather than guessed.
+  Result<Found> FindMessage(const std::string& ref) {
+    const size_t slash = ref.find('/');
+    const std::string from = slash == std::string::npos ? "" : ref.substr(0, slash);
+    const std::string id = slash == std::string::npos ? ref : ref.substr(slash + 1);
+    const std::string& own = me->card().node_id();
+    std::vector<InboxRow> in;
+    if (from != own) {
+      ROG_ASSIGN_OR_RETURN(auto rows, store->ListInboxById(id));
+      for (auto& row : rows) {
+        if (from.empty() || NameOf(row.meta.sender) == from) in.push_back(std::move(row));
+      }
     }
-    if (!f.in.has_value() && !f.out.has_value()) {
-      return MakeError(Code::kNotFound, "no message with id '" + id + "'",
+    std::optional<OutboxRow> out;
+    if (from.empty() || from == own) {
+      ROG_ASSIGN_OR_RETURN(out, store->GetOutboxById(id));
+    }
+    const size_t matches = in.size() + (out.has_value() ? 1 : 0);
+    if (matches == 0) {
+      return MakeError(Code::kNotFound, "no message with id '" + ref + "'",
                        "list ids with 'rogatory inbox' or 'rogatory outbox'");
     }
+    if (matches > 1) {
+      std::string senders;
+      for (const auto& row : in) senders += (senders.empty() ? "" : ", ") + NameOf(row.meta.sender);
+      if (out.has_value()) senders += (senders.empty() ? "" : ", ") + own;
+      return MakeError(Code::kInvalidArgument,
+                       "message id '" + id + "' is used by more than one sender (" + senders + ")",
+                       "name the one you mean as FROM/ID, for example " +
+                           (in.empty() ? own : NameOf(in[0].meta.sender)) + "/" + id);
+    }
+    Found f;
+    if (!in.empty()) f.in = std::move(in[0]);
+    f.out = std::move(out);
     return f;
   }
 

@@ -380,6 +380,12 @@ InboxRow ReadInbox(const SQLite::Statement& q) {
   return r;
 }
 
+// The same columns with the envelope and the receipt left out (listings).
+#define INBOX_LIST_COLS                                                               \
+  "received_seq, sender, message_id, recipients, subject, kind, priority, handling, " \
+  "handling_note, case_id, in_reply_to, created_at, expires_at, X'', "               \
+  "envelope_sha256, inner_sha256, received_at, X''"
+
 #define INBOX_COLS                                                                   \
   "received_seq, sender, message_id, recipients, subject, kind, priority, handling, " \
   "handling_note, case_id, in_reply_to, created_at, expires_at, envelope, "          \
@@ -471,9 +477,12 @@ Result<int64_t> Store::InsertInbox(const InboxRow& r) {
   });
 }
 
-Result<std::vector<InboxRow>> Store::ListInbox(int limit) {
+Result<std::vector<InboxRow>> Store::ListInbox(int limit, bool with_content) {
   return Run("list inbox", [&]() -> Result<std::vector<InboxRow>> {
-    auto& q = Prepare("SELECT " INBOX_COLS " FROM inbox ORDER BY received_seq DESC LIMIT ?1");
+    auto& q = with_content
+                  ? Prepare("SELECT " INBOX_COLS " FROM inbox ORDER BY received_seq DESC LIMIT ?1")
+                  : Prepare("SELECT " INBOX_LIST_COLS
+                            " FROM inbox ORDER BY received_seq DESC LIMIT ?1");
     q.bind(1, limit > 0 ? limit : -1);
     std::vector<InboxRow> out;
     while (q.executeStep()) out.push_back(ReadInbox(q));
@@ -481,13 +490,13 @@ Result<std::vector<InboxRow>> Store::ListInbox(int limit) {
   });
 }
 
-Result<std::optional<InboxRow>> Store::GetInboxById(const std::string& message_id) {
-  return Run("get inbox", [&]() -> Result<std::optional<InboxRow>> {
-    auto& q = Prepare("SELECT " INBOX_COLS
-                      " FROM inbox WHERE message_id=?1 ORDER BY received_seq DESC LIMIT 1");
+Result<std::vector<InboxRow>> Store::ListInboxById(const std::string& message_id) {
+  return Run("inbox by id", [&]() -> Result<std::vector<InboxRow>> {
+    auto& q = Prepare("SELECT " INBOX_COLS " FROM inbox WHERE message_id=?1 ORDER BY received_seq");
     q.bind(1, message_id);
-    if (!q.executeStep()) return std::optional<InboxRow>();
-    return std::optional<InboxRow>(ReadInbox(q));
+    std::vector<InboxRow> out;
+    while (q.executeStep()) out.push_back(ReadInbox(q));
+    return out;
   });
 }
 
@@ -712,6 +721,9 @@ Status Store::LoadRecipients(OutboxRow* row) {
 }
 
 namespace {
+#define OUTBOX_LIST_COLS                                                                  \
+  "seq, message_id, recipients, subject, kind, priority, handling, handling_note, case_id, " \
+  "in_reply_to, created_at, expires_at, X'', envelope_sha256, inner_sha256"
 #define OUTBOX_COLS                                                                       \
   "seq, message_id, recipients, subject, kind, priority, handling, handling_note, case_id, " \
   "in_reply_to, created_at, expires_at, envelope, envelope_sha256, inner_sha256"
@@ -728,11 +740,13 @@ OutboxRow ReadOutbox(const SQLite::Statement& q) {
 }
 }  // namespace
 
-Result<std::vector<OutboxRow>> Store::ListOutbox(int limit) {
+Result<std::vector<OutboxRow>> Store::ListOutbox(int limit, bool with_content) {
   return Run("list outbox", [&]() -> Result<std::vector<OutboxRow>> {
     std::vector<OutboxRow> out;
     {
-      auto& q = Prepare("SELECT " OUTBOX_COLS " FROM outbox ORDER BY seq DESC LIMIT ?1");
+      auto& q = with_content
+                    ? Prepare("SELECT " OUTBOX_COLS " FROM outbox ORDER BY seq DESC LIMIT ?1")
+                    : Prepare("SELECT " OUTBOX_LIST_COLS " FROM outbox ORDER BY seq DESC LIMIT ?1");
       q.bind(1, limit > 0 ? limit : -1);
       while (q.executeStep()) out.push_back(ReadOutbox(q));
     }

@@ -152,8 +152,11 @@ class Store {
   // Deletes dedup records of messages that expired before `cutoff`.
   Result<int64_t> PruneSeen(int64_t cutoff);
   Result<int64_t> InsertInbox(const InboxRow& row);
-  Result<std::vector<InboxRow>> ListInbox(int limit);
-  Result<std::optional<InboxRow>> GetInboxById(const std::string& message_id);
+  // Newest first. Without `with_content` the envelope and receipt columns
+  // are left empty: a listing never loads message bodies into memory.
+  Result<std::vector<InboxRow>> ListInbox(int limit, bool with_content = false);
+  // Every stored message with this id (ids are unique per sender only).
+  Result<std::vector<InboxRow>> ListInboxById(const std::string& message_id);
   Result<int64_t> CountInbox();
 
   // ---- outbox
@@ -181,7 +184,7 @@ class Store {
   Result<int64_t> ExpireQueued(int64_t cutoff);
   // Earliest next_attempt_at among queued recipients.
   Result<std::optional<int64_t>> NextAttemptAt();
-  Result<std::vector<OutboxRow>> ListOutbox(int limit);
+  Result<std::vector<OutboxRow>> ListOutbox(int limit, bool with_content = false);
   Result<std::optional<OutboxRow>> GetOutboxById(const std::string& message_id);
   Result<std::vector<QueueCount>> QueueCounts();
 

@@ -525,13 +525,15 @@ int Main(int argc, char** argv) {
 
   std::string msg_id;
   auto* show_cmd = app.add_subcommand("show", "one message: header, body, signature, receipts");
-  show_cmd->add_option("MSG", msg_id, "message id")->required();
+  show_cmd->add_option("MSG", msg_id, "message id, or FROM/ID when several senders used it")
+      ->required();
   show_cmd->add_flag("--json", json, "print JSON");
   show_cmd->callback([&] { exit_code = RunShow(home(), msg_id, json); });
 
   std::string permission_ref;
   auto* export_cmd = app.add_subcommand("export", "write a self-contained provenance bundle");
-  export_cmd->add_option("MSG", msg_id, "message id")->required();
+  export_cmd->add_option("MSG", msg_id, "message id, or FROM/ID when several senders used it")
+      ->required();
   export_cmd->add_option("-o,--output", out, "bundle file (- for stdout)")->required();
   export_cmd->add_option("--permission-ref", permission_ref,
                          "the sender's permission, required for H1 and H2 messages");

@@ -31,7 +31,7 @@ std::map<std::string, std::string> StoredBodies(const Node& recipient, const Nod
   EXPECT_TRUE(them.ok());
   auto store = Store::Open(recipient.home() + "/store.db");
   EXPECT_TRUE(store.ok());
-  auto rows = (*store)->ListInbox(0);
+  auto rows = (*store)->ListInbox(0, /*with_content=*/true);
   EXPECT_TRUE(rows.ok());
   for (const auto& row : *rows) {
     auto env = ParseEnvelope(row.envelope);

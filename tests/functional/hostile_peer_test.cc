@@ -368,6 +368,23 @@ TEST_F(HostilePeerTest, AConnectionMadeWithAReplacedTransportKeyIsCutOff) {
   EXPECT_EQ(InboxSize(), 1u);  // the first barrier only
 }
 
+TEST_F(HostilePeerTest, AnIdUsedByTwoSendersIsNeverGuessed) {
+  const std::string id = NewMessageId(SystemClock_Now());
+  client->SendEnvelope(*SealEnvelope(*hostile, MakeDraft(id, keys, "from hostile")));
+  ASSERT_TRUE(client->ReceiveUntil(
+      [&](const wire::Frame& f) { return f.has_ack() && f.ack().message_id() == id; }));
+  HostileClient second(*other, keys, b->endpoint());
+  second.SendEnvelope(*SealEnvelope(*other, MakeDraft(id, keys, "from other")));
+  ASSERT_TRUE(second.ReceiveUntil(
+      [&](const wire::Frame& f) { return f.has_ack() && f.ack().message_id() == id; }));
+  auto r = b->Cli({"show", id});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("more than one sender"), std::string::npos) << r.err;
+  EXPECT_EQ(b->Json({"show", "hostile-peer/" + id, "--json"})["body"], "from hostile");
+  EXPECT_EQ(b->Json({"show", "other-peer/" + id, "--json"})["body"], "from other");
+  EXPECT_EQ(b->Cli({"export", id, "-o", dir.path() + "/x.bundle"}).exit_code, 1);
+}
+
 class ShortAllowanceTest : public HostilePeerTest {
  protected:
   std::string ExtraConfig() const override { return "[delivery]\nclock_allowance_seconds = 1\n"; }
