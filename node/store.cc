@@ -654,30 +654,28 @@ Status Store::ResetBackoff(const std::string& recipient, int64_t now) {
   });
 }
 
-Status Store::MarkExpired(int64_t seq, const std::string& recipient, const std::string& error) {
-  return Run("mark expired", [&]() -> Status {
+// Ends a queued delivery as `state` (expired or failed) with a reason.
+Status Store::EndQueued(int64_t seq, const std::string& recipient, const char* state,
+                        const std::string& error) {
+  return Run("end delivery", [&]() -> Status {
     auto& q = Prepare(
-        "UPDATE outbox_recipients SET state='expired', error=?3 "
+        "UPDATE outbox_recipients SET state=?4, error=?3 "
         "WHERE seq=?1 AND recipient=?2 AND state='queued'");
     q.bind(1, static_cast<int64_t>(seq));
     BindBlob(q, 2, recipient);
     q.bind(3, error);
+    q.bind(4, state);
     q.exec();
     return {};
   });
 }
 
+Status Store::MarkExpired(int64_t seq, const std::string& recipient, const std::string& error) {
+  return EndQueued(seq, recipient, "expired", error);
+}
+
 Status Store::MarkFailed(int64_t seq, const std::string& recipient, const std::string& error) {
-  return Run("mark failed", [&]() -> Status {
-    auto& q = Prepare(
-        "UPDATE outbox_recipients SET state='failed', error=?3 "
-        "WHERE seq=?1 AND recipient=?2 AND state='queued'");
-    q.bind(1, static_cast<int64_t>(seq));
-    BindBlob(q, 2, recipient);
-    q.bind(3, error);
-    q.exec();
-    return {};
-  });
+  return EndQueued(seq, recipient, "failed", error);
 }
 
 Result<int64_t> Store::ExpireQueued(int64_t cutoff) {

@@ -197,6 +197,8 @@ class Store {
   auto Run(const char* what, F&& fn) -> decltype(fn());
   SQLite::Statement& Prepare(const char* sql);
   Status LoadRecipients(OutboxRow* row);
+  Status EndQueued(int64_t seq, const std::string& recipient, const char* state,
+                   const std::string& error);
 
   std::unique_ptr<SQLite::Database> db_;
   std::vector<std::pair<const char*, std::unique_ptr<SQLite::Statement>>> cache_;
