@@ -108,7 +108,11 @@ class DaemonImpl {
   std::optional<Outbox> outbox;
   std::map<std::string, std::string> last_error;   // fp -> text
   std::map<std::string, int64_t> last_inbound_ms;  // fp -> monotonic ms
-  std::map<std::string, std::string> inbound_route;  // fp -> ROUTER routing id
+  struct InboundRoute {
+    std::string routing_id;     // the ROUTER's id for the peer's connection
+    std::string transport_key;  // the key that connection was admitted with
+  };
+  std::map<std::string, InboundRoute> inbound_route;  // by peer fingerprint
   std::map<std::string, int64_t> last_resend_ms;   // fp -> monotonic ms
   int64_t roster_version = -1;
   int64_t next_schedule_ms = 0;
@@ -166,6 +170,15 @@ class DaemonImpl {
       } else {
         ++it;
       }
+    }
+    // Forget inbound connections admitted under keys the roster no longer
+    // holds (a revoked peer, a replaced transport key): nothing goes out
+    // over them. The others stay usable.
+    for (auto it = inbound_route.begin(); it != inbound_route.end();) {
+      auto p = fresh.find(it->first);
+      const bool keep = p != fresh.end() && !p->second.revoked() &&
+                        p->second.row.transport_key == it->second.transport_key;
+      it = keep ? std::next(it) : inbound_route.erase(it);
     }
     peers = std::move(fresh);
     roster_version = version;
@@ -564,7 +577,7 @@ class DaemonImpl {
       Outgoing route;
       route.via_router = true;
       route.routing_id = rid.to_string();
-      inbound_route[peer->row.fingerprint] = route.routing_id;
+      inbound_route[peer->row.fingerprint] = {route.routing_id, peer->row.transport_key};
       HandleFrame(*peer, data, route);
       if (urgent_in_batch) return;  // commit and answer it now
     }
@@ -627,7 +640,7 @@ class DaemonImpl {
     try {
       // With ROUTER_MANDATORY a full queue is EAGAIN on the routing part:
       // then nothing may follow it (a lone body part would be discarded).
-      if (!router->send(zmq::buffer(route->second),
+      if (!router->send(zmq::buffer(route->second.routing_id),
                         zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
         return false;
       }
