@@ -112,7 +112,9 @@ class DaemonImpl {
     std::string routing_id;     // the ROUTER's id for the peer's connection
     std::string transport_key;  // the key that connection was admitted with
   };
-  std::map<std::string, InboundRoute> inbound_route;  // by peer fingerprint
+  // By (peer fingerprint, lane): a peer's two DEALERs say which lane each
+  // connection is in their Hello; a connection not yet known is bulk.
+  std::map<DealerKey, InboundRoute> inbound_route;
   std::map<std::string, int64_t> last_resend_ms;   // fp -> monotonic ms
   int64_t roster_version = -1;
   int64_t next_schedule_ms = 0;
@@ -175,7 +177,7 @@ class DaemonImpl {
     // holds (a revoked peer, a replaced transport key): nothing goes out
     // over them. The others stay usable.
     for (auto it = inbound_route.begin(); it != inbound_route.end();) {
-      auto p = fresh.find(it->first);
+      auto p = fresh.find(it->first.first);
       const bool keep = p != fresh.end() && !p->second.revoked() &&
                         p->second.row.transport_key == it->second.transport_key;
       it = keep ? std::next(it) : inbound_route.erase(it);
@@ -298,12 +300,15 @@ class DaemonImpl {
       Refuse(peer, "unknown protocol version " + std::to_string(frame.protocol()));
       return;
     }
+    if (route.via_router) LearnInboundRoute(peer, route.routing_id, frame);
     switch (frame.body_case()) {
       case wire::Frame::kDeliver: HandleDeliver(peer, frame.deliver(), route); break;
       case wire::Frame::kAck: HandleAck(peer, frame.ack()); break;
       case wire::Frame::kNack: HandleNack(peer, frame.nack()); break;
-      case wire::Frame::kHold:   // the peer lacks a predecessor
       case wire::Frame::kHello:  // the peer's connection is up
+        ResendQueueTo(peer.row.fingerprint);
+        break;
+      case wire::Frame::kHold:  // the peer lacks a predecessor
         ResendQueueTo(peer.row.fingerprint);
         break;
       default: Refuse(peer, "frame without a known body"); break;
@@ -577,7 +582,6 @@ class DaemonImpl {
       Outgoing route;
       route.via_router = true;
       route.routing_id = rid.to_string();
-      inbound_route[peer->row.fingerprint] = {route.routing_id, peer->row.transport_key};
       HandleFrame(*peer, data, route);
       if (urgent_in_batch) return;  // commit and answer it now
     }
@@ -635,7 +639,8 @@ class DaemonImpl {
     // Urgent traffic whose own connection is not up yet takes the bulk one
     // rather than wait: it still goes out ahead of the normal queue.
     if (lane == Lane::kUrgent && TrySendOnDealer(peer, Lane::kBulk, bytes)) return true;
-    auto route = inbound_route.find(peer.row.fingerprint);
+    auto route = inbound_route.find({peer.row.fingerprint, lane});
+    if (route == inbound_route.end()) route = inbound_route.find({peer.row.fingerprint, Other(lane)});
     if (route == inbound_route.end()) return false;
     try {
       // With ROUTER_MANDATORY a full queue is EAGAIN on the routing part:
@@ -658,7 +663,25 @@ class DaemonImpl {
       auto d = dealers.find({fp, lane});
       if (d != dealers.end() && d->second->connected) return true;
     }
-    return inbound_route.count(fp) > 0;
+    return inbound_route.count({fp, Lane::kBulk}) > 0 || inbound_route.count({fp, Lane::kUrgent}) > 0;
+  }
+
+  // Remembers the peer's inbound connection as the way back to it, in the
+  // lane its Hello named (a connection not known as urgent is bulk).
+  void LearnInboundRoute(const Peer& peer, const std::string& rid, const wire::Frame& frame) {
+    const std::string& fp = peer.row.fingerprint;
+    const Lane lane = frame.has_hello() ? (frame.hello().urgent() ? Lane::kUrgent : Lane::kBulk)
+                                        : InboundLane(fp, rid);
+    inbound_route[{fp, lane}] = {rid, peer.row.transport_key};
+  }
+
+  static Lane Other(Lane lane) { return lane == Lane::kUrgent ? Lane::kBulk : Lane::kUrgent; }
+
+  // The lane of the peer's inbound connection `rid`, as its Hello said.
+  Lane InboundLane(const std::string& fp, const std::string& rid) const {
+    auto urgent = inbound_route.find({fp, Lane::kUrgent});
+    return urgent != inbound_route.end() && urgent->second.routing_id == rid ? Lane::kUrgent
+                                                                              : Lane::kBulk;
   }
 
   bool TrySendOnDealer(const Peer& peer, Lane lane, const std::string& bytes) {
@@ -773,7 +796,7 @@ class DaemonImpl {
     if (it == dealers.end()) return;
     wire::Frame f;
     f.set_protocol(kProtocolVersion);
-    f.mutable_hello();
+    f.mutable_hello()->set_urgent(key.second == Lane::kUrgent);
     try {
       (void)it->second->socket.send(zmq::buffer(FrameBytes(f)), zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
