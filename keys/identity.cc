@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "keys/card.h"
+#include "keys/file.h"
 #include "keys/fingerprint.h"
 #include "keys/labels.h"
 #include "keys/strict_parse.h"
@@ -106,32 +107,9 @@ Status Identity::WriteKeystore(const std::string& path,
   std::string bytes = SerializeCanonical(ks);
   WipeString(*ks.mutable_secrets());
 
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    const int err = errno;
-    WipeString(bytes);
-    return MakeError(err == EEXIST ? Code::kAlreadyExists : Code::kUnavailable,
-                     "cannot create keystore " + path + ": " + std::strerror(err));
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(path.c_str());
-      WipeString(bytes);
-      return MakeError(Code::kUnavailable,
-                       "cannot write keystore " + path + ": " + std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
+  const Status written = WriteFileDurably(path, bytes, 0600, /*overwrite=*/false, "keystore");
   WipeString(bytes);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    return MakeError(Code::kUnavailable, "cannot sync keystore " + path);
-  }
-  return {};
+  return written;
 }
 
 namespace {

@@ -20,6 +20,7 @@
 #include "keys/bundle.h"
 #include "keys/card.h"
 #include "keys/crypto.h"
+#include "keys/file.h"
 #include "keys/fingerprint.h"
 #include "keys/identity.h"
 #include "node/cli/output.h"
@@ -76,29 +77,12 @@ Status WriteFile(const std::string& path, const std::string& data, bool force,
     std::cout.flush();
     return {};
   }
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-  const int fd = ::open(path.c_str(), flags, mode);
-  if (fd < 0) {
-    const int err = errno;
-    return MakeError(Code::kUnavailable, "cannot write " + path + ": " + std::strerror(err),
-                     err == EEXIST ? "choose another name or pass --force" : "");
+  Status s = WriteFileDurably(path, data, mode, force, "file");
+  if (!s.ok() && s.error().code == Code::kAlreadyExists) {
+    return MakeError(Code::kAlreadyExists, s.error().message,
+                     "choose another name or pass --force");
   }
-  ::fchmod(fd, mode);  // exactly `mode`, whatever the umask
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      return MakeError(Code::kUnavailable, "cannot write " + path + ": " + std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    return MakeError(Code::kUnavailable, "cannot sync " + path);
-  }
-  return {};
+  return s;
 }
 
 // Calls the daemon; on failure prints the error and sets *exit_code.
