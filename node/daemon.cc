@@ -116,6 +116,7 @@ class DaemonImpl {
   // connection is in their Hello; a connection not yet known is bulk.
   std::map<DealerKey, InboundRoute> inbound_route;
   std::map<std::string, int64_t> last_resend_ms;   // fp -> monotonic ms
+  std::map<std::string, int64_t> peer_max_frame;   // fp -> its max_frame_bytes (Hello)
   int64_t roster_version = -1;
   int64_t next_schedule_ms = 0;
   int64_t next_expiry_ms = 0;
@@ -306,6 +307,20 @@ class DaemonImpl {
       case wire::Frame::kAck: HandleAck(peer, frame.ack()); break;
       case wire::Frame::kNack: HandleNack(peer, frame.nack()); break;
       case wire::Frame::kHello:  // the peer's connection is up
+        if (frame.hello().max_frame_bytes() > 0) {
+          peer_max_frame[peer.row.fingerprint] =
+              static_cast<int64_t>(frame.hello().max_frame_bytes());
+        }
+        if (route.via_router) {
+          // Answer with our own limits over the same connection, so the
+          // dialer never sends a frame our ZeroMQ would drop unanswered.
+          wire::Frame f;
+          f.set_protocol(kProtocolVersion);
+          f.mutable_hello()->set_max_frame_bytes(static_cast<uint64_t>(cfg.max_frame_bytes));
+          Outgoing o = route;
+          o.bytes = FrameBytes(f);
+          outgoing.push_back(std::move(o));
+        }
         ResendQueueTo(peer.row.fingerprint);
         break;
       case wire::Frame::kHold:  // the peer lacks a predecessor
@@ -755,7 +770,20 @@ class DaemonImpl {
         f.set_protocol(kProtocolVersion);
         f.mutable_deliver()->set_envelope(t.due.envelope);
         f.mutable_deliver()->set_prev(t.prev);
-        const bool sent = SendToPeer(*peer, t.lane, FrameBytes(f));
+        std::string bytes = FrameBytes(f);
+        if (auto limit = peer_max_frame.find(fp);
+            limit != peer_max_frame.end() && static_cast<int64_t>(bytes.size()) > limit->second) {
+          // The peer's ZeroMQ would drop it without an answer, and every
+          // later message of its priority would wait behind it: fail it now.
+          const std::string why = "the message (" + std::to_string(bytes.size()) +
+                                  " bytes) exceeds the recipient's frame limit (" +
+                                  std::to_string(limit->second) + " bytes)";
+          (void)store->MarkFailed(t.due.seq, fp, why);
+          outbox->Settled(fp, t.due.seq);
+          spdlog::warn("message {} to {} failed: {}", t.due.message_id, peer->row.node_id, why);
+          continue;
+        }
+        const bool sent = SendToPeer(*peer, t.lane, bytes);
         sent_any |= sent;
         if (!sent) {
           lane_down[static_cast<int>(t.lane)] = true;  // no connection: stop this lane
@@ -797,6 +825,7 @@ class DaemonImpl {
     wire::Frame f;
     f.set_protocol(kProtocolVersion);
     f.mutable_hello()->set_urgent(key.second == Lane::kUrgent);
+    f.mutable_hello()->set_max_frame_bytes(static_cast<uint64_t>(cfg.max_frame_bytes));
     try {
       (void)it->second->socket.send(zmq::buffer(FrameBytes(f)), zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {

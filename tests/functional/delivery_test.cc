@@ -195,6 +195,26 @@ TEST_F(DeliveryTest, MessageToAPeerThatNeverComesUpEndsExpired) {
   EXPECT_GE(out[0]["recipients"][0]["attempts"].get<int>(), 1);
 }
 
+TEST_F(DeliveryTest, AMessageOverTheRecipientsFrameLimitFailsAndDoesNotBlockOthers) {
+  b->WriteConfig("[limits]\nmax_frame_bytes = 131072\nmax_body_bytes = 65536\n");
+  a->Start();
+  b->Start();
+  // Learn B's limit from its answer to A's Hello: a first message goes through.
+  const std::string first = a->SendDirect("receiver-b", "small", "s");
+  ASSERT_TRUE(a->WaitOutboxState(first, "delivered")) << a->Log() << b->Log();
+  const std::string big = a->SendDirect("receiver-b", "big", std::string(200 * 1024, 'B'));
+  const std::string after = a->SendDirect("receiver-b", "after", "a");
+  ASSERT_FALSE(big.empty());
+  EXPECT_TRUE(a->WaitOutboxState(big, "failed")) << a->Log();
+  EXPECT_TRUE(a->WaitOutboxState(after, "delivered")) << a->Log() << b->Log();
+  for (const auto& m : a->Json({"outbox", "--json"})) {
+    if (m["id"] == big) {
+      EXPECT_NE(m["recipients"][0]["error"].get<std::string>().find("frame limit"),
+                std::string::npos);
+    }
+  }
+}
+
 TEST(SlowPeerTest, ASlowPeerDoesNotDelayAFastOne) {
   TempDir dir;
   Node a(dir.path(), "hub");
