@@ -481,14 +481,23 @@ class DaemonImpl {
     outgoing.push_back(std::move(o));
   }
 
-  void HandleAck(const Peer& peer, const wire::Ack& ack) {
-    if (!EnsureTx().ok()) return;
-    auto pending = store->FindPending(ack.message_id(), peer.row.fingerprint);
+  // The outbox entry an ack or refusal from `peer` answers; refused and
+  // logged (as `what`) when there is none.
+  std::optional<PendingDelivery> PendingFor(const Peer& peer, const std::string& id,
+                                            const char* what) {
+    if (!EnsureTx().ok()) return std::nullopt;
+    auto pending = store->FindPending(id, peer.row.fingerprint);
     if (!pending.ok() || !pending->has_value()) {
-      Refuse(peer, "receipt for unknown message " + ack.message_id());
-      return;
+      Refuse(peer, std::string(what) + " for unknown message " + id);
+      return std::nullopt;
     }
-    const PendingDelivery& p = **pending;
+    return std::move(**pending);
+  }
+
+  void HandleAck(const Peer& peer, const wire::Ack& ack) {
+    const auto pending = PendingFor(peer, ack.message_id(), "receipt");
+    if (!pending) return;
+    const PendingDelivery& p = *pending;
     if (p.state == "delivered") return;  // a duplicate ack
     if (p.state == "failed") {
       Refuse(peer, "receipt for " + ack.message_id() + " arrived after the peer refused it");
@@ -516,13 +525,9 @@ class DaemonImpl {
   }
 
   void HandleNack(const Peer& peer, const wire::Nack& nack) {
-    if (!EnsureTx().ok()) return;
-    auto pending = store->FindPending(nack.message_id(), peer.row.fingerprint);
-    if (!pending.ok() || !pending->has_value()) {
-      Refuse(peer, "refusal for unknown message " + nack.message_id());
-      return;
-    }
-    const PendingDelivery& p = **pending;
+    const auto pending = PendingFor(peer, nack.message_id(), "refusal");
+    if (!pending) return;
+    const PendingDelivery& p = *pending;
     auto refusal = VerifyRefusal(nack.refusal(), peer.row.signing_key);
     if (!refusal.ok() || refusal->message_id() != nack.message_id() ||
         refusal->refuser() != peer.row.fingerprint ||
