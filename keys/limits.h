@@ -18,6 +18,13 @@ inline constexpr size_t kMaxMessageIdLength = 64;
 inline constexpr size_t kMaxSubjectBytes = 1024;
 // Body of one message (attachments travel separately).
 inline constexpr size_t kDefaultMaxBodyBytes = 8 << 20;
+// Attachments of one message, and the size of one attachment.
+inline constexpr int64_t kDefaultMaxAttachments = 64;
+inline constexpr int64_t kDefaultMaxAttachmentBytes = int64_t{64} << 30;
+// Messages whose attachments one peer may be sending us at the same time.
+inline constexpr int64_t kDefaultTransfersPerPeer = 2;
+// Chunks of an attachment requested ahead (flow control window).
+inline constexpr int64_t kDefaultChunkWindow = 8;
 // Control-socket request size.
 inline constexpr int64_t kMaxControlBytes = 32 << 20;
 // Deliveries sent to one peer and not yet acknowledged.

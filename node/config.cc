@@ -100,6 +100,10 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   get_int("limits", "max_body_bytes", &cfg.max_body_bytes, 1024, int64_t{1} << 28, 1);
   get_int("limits", "in_flight_per_peer", &cfg.in_flight_per_peer, 1, 100000, 1);
   get_int("limits", "commit_batch", &cfg.commit_batch, 1, 100000, 1);
+  get_int("limits", "max_attachments", &cfg.max_attachments, 0, 1024, 1);
+  get_int("limits", "max_attachment_bytes", &cfg.max_attachment_bytes, 0, int64_t{1} << 40, 1);
+  get_int("limits", "transfers_per_peer", &cfg.transfers_per_peer, 1, 64, 1);
+  get_int("limits", "chunk_window", &cfg.chunk_window, 1, 256, 1);
   int64_t turn_ms = cfg.turn_budget_us / 1000;
   get_int("limits", "turn_budget_ms", &turn_ms, 1, 1000, 1);
   cfg.turn_budget_us = turn_ms * 1000;
@@ -167,6 +171,10 @@ std::string DefaultConfigText(const std::string& node_id, const std::string& lis
          "# max_body_bytes = 8388608\n"
          "# in_flight_per_peer = 256        # unacknowledged deliveries per peer and lane\n"
          "# commit_batch = 256              # frames per store transaction, at most\n"
+         "# max_attachments = 64            # attachments of one message\n"
+         "# max_attachment_bytes = 68719476736  # one attachment (64 GiB)\n"
+         "# transfers_per_peer = 2          # messages with attachments received at once\n"
+         "# chunk_window = 8                # 1 MiB chunks requested ahead\n"
          "# turn_budget_ms = 4              # reading time before a commit, at most\n"
          "\n"
          "[transport]\n"

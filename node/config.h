@@ -22,6 +22,10 @@ struct NodeConfig {
   int64_t max_frame_bytes = limits::kDefaultMaxFrameBytes;
   int64_t max_body_bytes = limits::kDefaultMaxBodyBytes;
   int64_t in_flight_per_peer = limits::kDefaultInFlightPerPeer;
+  int64_t max_attachments = limits::kDefaultMaxAttachments;
+  int64_t max_attachment_bytes = limits::kDefaultMaxAttachmentBytes;
+  int64_t transfers_per_peer = limits::kDefaultTransfersPerPeer;
+  int64_t chunk_window = limits::kDefaultChunkWindow;
   int64_t commit_batch = limits::kDefaultCommitBatch;
   // Time one loop turn may spend reading frames before it commits and
   // answers (bounds the latency an urgent message sees behind bulk work).

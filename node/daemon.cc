@@ -1,21 +1,27 @@
 #include "node/daemon.h"
 
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/signalfd.h>
+#include <sys/statvfs.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
+#include <functional>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
 
 #include <spdlog/spdlog.h>
 
+#include "keys/attachment.h"
 #include "keys/bundle.h"
 #include "keys/card.h"
 #include "keys/crypto.h"
@@ -29,8 +35,11 @@
 #include "node/config.h"
 #include "node/outbox.h"
 #include "node/store.h"
+#include "node/request.h"
+#include "node/transfer.h"
 #include "node/transport.h"
 #include "proto/control.pb.h"
+#include "proto/mla.pb.h"
 #include "proto/wire.pb.h"
 
 namespace rogatory {
@@ -84,6 +93,32 @@ struct PendingControl {
 
 std::string FrameBytes(const wire::Frame& f) { return SerializeCanonical(f); }
 
+// A transfer with no chunk accepted for this long asks again from the first
+// chunk it lacks (a lost Want or Chunk, a reconnection).
+constexpr int64_t kTransferStallMs = 3000;
+// Chunks one Want may ask for.
+constexpr uint32_t kMaxWantChunks = 64;
+
+// A message whose envelope verified and whose attachments are arriving.
+struct Receiving {
+  std::unique_ptr<IncomingTransfer> transfer;
+  std::string envelope;
+  std::string envelope_sha256;
+  wire::OuterHeader outer;
+  std::unique_ptr<OpenedMessage> opened;
+  Outgoing route;  // where the ack goes once complete
+};
+
+// An open staged file the sender reads chunks from.
+struct ChunkSource {
+  int fd = -1;
+  uint64_t size = 0;  // plaintext size
+  uint32_t chunk_size = 0;
+  ~ChunkSource() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 }  // namespace
 
 class DaemonImpl {
@@ -126,6 +161,14 @@ class DaemonImpl {
   // cfg.turn_budget_us per turn, so the commit and the acks it holds back
   // (an urgent one among them) are never far away, and no source starves
   // another.
+
+  // Attachments being received, by (sender fingerprint, message id).
+  std::map<std::pair<std::string, std::string>, Receiving> receiving;
+  // Staged files chunks are read from, by (message id, attachment index).
+  std::map<std::pair<std::string, uint32_t>, std::unique_ptr<ChunkSource>> chunk_sources;
+  uint64_t attachment_bytes_sent = 0;
+  uint64_t attachment_bytes_received = 0;
+  int64_t next_transfer_check_ms = 0;
 
   std::vector<Outgoing> outgoing;
   std::vector<PendingControl> replies;
@@ -326,6 +369,8 @@ class DaemonImpl {
       case wire::Frame::kHold:  // the peer lacks a predecessor
         ResendQueueTo(peer.row.fingerprint);
         break;
+      case wire::Frame::kWant: HandleWant(peer, frame.want()); break;
+      case wire::Frame::kChunk: HandleChunk(peer, frame.chunk()); break;
       default: Refuse(peer, "frame without a known body"); break;
     }
   }
@@ -438,6 +483,25 @@ class DaemonImpl {
       Nack(route, outer, env_sha, opened.error().message);
       return;
     }
+    if (auto s = CheckIncoming(peer, outer, *opened); !s.ok()) {
+      Refuse(peer, "message " + outer.message_id() + " refused: " + s.error().message);
+      Nack(route, outer, env_sha, s.error().message);
+      return;
+    }
+    if (opened->inner.attachments_size() > 0) {
+      ReceiveAttachments(peer, route, bytes, env_sha, outer, std::move(*opened));
+      return;
+    }
+    StoreReceived(peer, route, bytes, env_sha, outer, *opened);
+  }
+
+  // Stores a verified, complete message with its receipt and answers with
+  // the ack (sent once the turn's transaction commits).
+  void StoreReceived(const Peer& peer, const Outgoing& route, const std::string& bytes,
+                     const std::string& env_sha, const wire::OuterHeader& outer,
+                     const OpenedMessage& opened) {
+    const int64_t now = clock.NowMicros();
+    const std::string& sender = outer.sender();
     wire::Receipt rc;
     rc.set_version(1);
     rc.set_message_id(outer.message_id());
@@ -446,29 +510,536 @@ class DaemonImpl {
     rc.set_recipient(me->fingerprint());
     rc.set_recipient_card_sequence(me->card().sequence());
     rc.set_envelope_sha256(env_sha);
-    rc.set_inner_sha256(opened->inner_signed_sha256);
-    for (const auto& a : opened->inner.attachments()) {
+    rc.set_inner_sha256(opened.inner_signed_sha256);
+    std::vector<AttachmentRow> attachments;
+    for (const auto& a : opened.inner.attachments()) {
       auto* ra = rc.add_attachments();
       ra->set_sha256(a.sha256());
       ra->set_size(a.size());
+      attachments.push_back({a.name(), a.size(), a.sha256(), a.chunk_size()});
     }
     rc.set_received_at(now);
     InboxRow row;
-    row.meta = MetaOf(outer, opened->inner);
+    row.meta = MetaOf(outer, opened.inner);
     row.envelope = bytes;
     row.envelope_sha256 = env_sha;
-    row.inner_sha256 = opened->inner_signed_sha256;
+    row.inner_sha256 = opened.inner_signed_sha256;
     row.received_at = now;
     row.receipt = SignReceipt(rc, me->signing());
-    auto inserted = store->InsertInbox(row);
-    if (!inserted.ok()) {
+    // One unit: the message, its attachments' index, and what it does to a
+    // request are stored together or not at all.
+    Status s = EnsureTx();
+    if (s.ok()) s = store->Savepoint();
+    if (s.ok()) {
+      auto inserted = store->InsertInbox(row);
+      s = inserted.ok() ? Status{} : Status{inserted.error()};
+      if (s.ok() && !attachments.empty()) {
+        s = store->InsertAttachments(sender, outer.message_id(), attachments);
+      }
+      if (s.ok()) s = ApplyIncoming(peer, outer, opened, env_sha, now);
+      if (s.ok()) s = store->Release();
+      if (!s.ok()) store->RollbackToSavepoint();
+    }
+    if (!s.ok()) {
       spdlog::error("cannot store message {} from {}: {}", outer.message_id(), peer.row.node_id,
-                    inserted.error().message);
+                    s.error().message);
       return;
     }
-    spdlog::info("received message {} from {} ({} bytes)", outer.message_id(), peer.row.node_id,
-                 bytes.size());
+    spdlog::info("received message {} from {} ({} bytes{})", outer.message_id(), peer.row.node_id,
+                 bytes.size(),
+                 attachments.empty() ? "" : ", " + std::to_string(attachments.size()) +
+                                                " attachment(s) checked");
     Ack(route, outer.message_id(), row.receipt);
+  }
+
+  // ------------------------------------------------------------ requests
+  // A request (SPEC 7) on its way out: a valid MLA request for exactly the
+  // one authority it names.
+  Status CheckOutgoingRequest(const Draft& d) {
+    mla::MlaRequest req;
+    ROG_RETURN_IF_ERROR(ParseStrict(d.body, &req, "MLA request"));
+    ROG_RETURN_IF_ERROR(ValidateRequest(req));
+    if (d.recipients.size() != 1) {
+      return MakeError(Code::kInvalidArgument, "a request goes to exactly one requested authority");
+    }
+    if (NameOf(d.recipients[0].fingerprint) != req.requested_authority()) {
+      return MakeError(Code::kInvalidArgument,
+                       "the request names requested authority '" + req.requested_authority() +
+                           "' but is addressed to '" + NameOf(d.recipients[0].fingerprint) + "'");
+    }
+    return {};
+  }
+
+  Status RecordOutgoingRequest(const Draft& d, const OutboxRow& row) {
+    mla::MlaRequest req;
+    ROG_RETURN_IF_ERROR(ParseStrict(d.body, &req, "MLA request"));
+    RequestRow r;
+    r.requester = me->fingerprint();
+    r.request_id = d.message_id;
+    r.requested = d.recipients[0].fingerprint;
+    r.outgoing = true;
+    r.envelope_sha256 = row.envelope_sha256;
+    r.created_at = d.created_at_us;
+    r.deadline = req.deadline_us();
+    r.priority = d.priority;
+    r.state = std::string(StateName(mla::STATE_SENT));
+    r.subject = d.inner.subject();
+    r.case_reference = req.case_reference();
+    r.updated_at = d.created_at_us;
+    return store->InsertRequest(r, {{0, r.state, r.requester, r.created_at, "", ""}});
+  }
+
+  // The request `request_id` between us and `peer`, with the peer's part in it.
+  Result<std::optional<std::pair<RequestRow, RequestParty>>> RequestWith(
+      const std::string& peer_fp, const std::string& request_id) {
+    using Found = std::optional<std::pair<RequestRow, RequestParty>>;
+    ROG_ASSIGN_OR_RETURN(auto ours, store->FindRequest(me->fingerprint(), request_id));
+    if (ours && ours->requested == peer_fp) {
+      return Found(std::make_pair(std::move(*ours), RequestParty::kRequested));
+    }
+    ROG_ASSIGN_OR_RETURN(auto theirs, store->FindRequest(peer_fp, request_id));
+    if (theirs && theirs->requested == me->fingerprint()) {
+      return Found(std::make_pair(std::move(*theirs), RequestParty::kRequester));
+    }
+    return Found();
+  }
+
+  PartyNames NamesOf(const RequestRow& row, std::string* a, std::string* b) {
+    *a = NameOf(row.requester);
+    *b = NameOf(row.requested);
+    return {*a, *b};
+  }
+
+  // Whether status update `u` by `by` continues the request's signed chain.
+  Status CheckStatusUpdate(const RequestRow& row, const mla::StatusUpdate& u, RequestParty by) {
+    if (u.request_sha256() != row.envelope_sha256) {
+      return MakeError(Code::kInvalidArgument,
+                       "status update for " + row.request_id + " names another request envelope");
+    }
+    if (u.sequence() != static_cast<uint64_t>(row.seq) + 1 || u.prev_sha256() != row.head) {
+      return MakeError(Code::kFailedPrecondition,
+                       "status update " + std::to_string(u.sequence()) + " for " +
+                           row.request_id + " does not follow the last one recorded (" +
+                           std::to_string(row.seq) + ")");
+    }
+    ROG_ASSIGN_OR_RETURN(mla::State from, ParseState(row.state));
+    std::string a, b;
+    return CheckTransition(from, u.state(), by, u.note(), NamesOf(row, &a, &b));
+  }
+
+  // What an incoming message must satisfy beyond its signatures: a request
+  // must be a valid MLA request, and a status update must come from the
+  // party that owns the transition, in sequence (SPEC 7).
+  Status CheckIncoming(const Peer& peer, const wire::OuterHeader& outer,
+                       const OpenedMessage& opened) {
+    const wire::InnerHeader& inner = opened.inner;
+    const std::string& body = opened.payload.body();
+    if (inner.kind() == wire::KIND_REQUEST) {
+      mla::MlaRequest req;
+      if (auto s = ParseStrict(body, &req, "MLA request"); !s.ok()) {
+        return MakeError(Code::kInvalidArgument, "not a valid MLA request: " + s.error().message);
+      }
+      if (auto s = ValidateRequest(req); !s.ok()) {
+        return MakeError(Code::kInvalidArgument, "not a valid MLA request: " + s.error().message);
+      }
+      if (outer.recipients_size() != 1) {
+        return MakeError(Code::kInvalidArgument,
+                         "a request goes to exactly one requested authority");
+      }
+      return {};
+    }
+    if (inner.kind() != wire::KIND_STATUS) return {};
+    mla::StatusUpdate u;
+    Status parsed = ParseStrict(body, &u, "status update");
+    if (parsed.ok()) parsed = ValidateStatusUpdate(u);
+    const std::string& id = inner.in_reply_to().empty() ? u.request_id() : inner.in_reply_to();
+    ROG_ASSIGN_OR_RETURN(auto found, RequestWith(peer.row.fingerprint, id));
+    if (!parsed.ok()) {
+      // A free-text status message is fine, unless it claims to be about a
+      // request between us: then it must be a valid status update.
+      if (!found) return {};
+      return MakeError(Code::kInvalidArgument,
+                       "status message about request " + id +
+                           " is not a valid status update: " + parsed.error().message);
+    }
+    if (!found) {
+      return MakeError(Code::kNotFound, "status update for request " + u.request_id() +
+                                            ", which this node does not have with " +
+                                            peer.row.node_id);
+    }
+    if (u.request_id() != id) {
+      return MakeError(Code::kInvalidArgument, "status update names request " + u.request_id() +
+                                                   " but replies to " + id);
+    }
+    return CheckStatusUpdate(found->first, u, found->second);
+  }
+
+  // Records what a stored incoming message does to a request. Runs inside
+  // the message's savepoint, after CheckIncoming passed.
+  Status ApplyIncoming(const Peer& peer, const wire::OuterHeader& outer,
+                       const OpenedMessage& opened, const std::string& env_sha, int64_t now) {
+    const std::string& body = opened.payload.body();
+    if (opened.inner.kind() == wire::KIND_REQUEST) {
+      mla::MlaRequest req;
+      ROG_RETURN_IF_ERROR(ParseStrict(body, &req, "MLA request"));
+      RequestRow r;
+      r.requester = outer.sender();
+      r.request_id = outer.message_id();
+      r.requested = me->fingerprint();
+      r.envelope_sha256 = env_sha;
+      r.created_at = outer.created_at();
+      r.deadline = req.deadline_us();
+      r.priority = outer.priority();
+      r.state = std::string(StateName(mla::STATE_DELIVERED));
+      r.subject = opened.inner.subject();
+      r.case_reference = req.case_reference();
+      r.updated_at = now;
+      spdlog::info("request {} from {} ({}), deadline {}", r.request_id, peer.row.node_id,
+                   r.case_reference, r.deadline > 0 ? Rfc3339(r.deadline) : "none");
+      return store->InsertRequest(r, {{0, "sent", r.requester, r.created_at, "", ""},
+                                      {0, r.state, r.requested, now, "", ""}});
+    }
+    if (opened.inner.kind() != wire::KIND_STATUS) return {};
+    mla::StatusUpdate u;
+    if (!ParseStrict(body, &u, "status update").ok()) return {};  // free text (checked)
+    ROG_ASSIGN_OR_RETURN(auto found, RequestWith(peer.row.fingerprint, u.request_id()));
+    if (!found) return {};
+    RequestRow row = std::move(found->first);
+    row.state = std::string(StateName(u.state()));
+    row.seq = static_cast<int64_t>(u.sequence());
+    row.head = StatusChainHash(body);
+    row.updated_at = now;
+    spdlog::info("request {} is now {} ({}{})", row.request_id, row.state, peer.row.node_id,
+                 u.note().empty() ? "" : ": " + u.note());
+    return store->ApplyRequestStatus(
+        row, {row.seq, row.state, peer.row.fingerprint, u.created_at(), u.note(),
+              outer.message_id()});
+  }
+
+  // `ref` is a request id, or FROM/ID naming the requester's node id.
+  Result<RequestRow> FindRequestRef(const std::string& ref) {
+    const size_t slash = ref.find('/');
+    const std::string from = slash == std::string::npos ? "" : ref.substr(0, slash);
+    const std::string id = slash == std::string::npos ? ref : ref.substr(slash + 1);
+    ROG_ASSIGN_OR_RETURN(auto rows, store->FindRequestsById(id));
+    std::vector<RequestRow> match;
+    for (auto& r : rows) {
+      if (from.empty() || NameOf(r.requester) == from) match.push_back(std::move(r));
+    }
+    if (match.empty()) {
+      return MakeError(Code::kNotFound, "no request with id '" + ref + "'",
+                       "list requests with 'rogatory request list'");
+    }
+    if (match.size() > 1) {
+      return MakeError(Code::kInvalidArgument,
+                       "request id '" + id + "' is used by more than one requester",
+                       "name the one you mean as FROM/ID, for example " +
+                           NameOf(match[0].requester) + "/" + id);
+    }
+    return std::move(match[0]);
+  }
+
+  // `request update`: checks the transition is ours to make, then sends the
+  // signed status update and records it, as one unit.
+  Result<std::string> UpdateRequest(const control::RequestUpdate& u) {
+    ROG_ASSIGN_OR_RETURN(RequestRow row, FindRequestRef(u.id()));
+    const RequestParty by = row.outgoing ? RequestParty::kRequester : RequestParty::kRequested;
+    ROG_ASSIGN_OR_RETURN(mla::State to, ParseState(u.state()));
+    ROG_ASSIGN_OR_RETURN(mla::State from, ParseState(row.state));
+    std::string a, b;
+    ROG_RETURN_IF_ERROR(CheckTransition(from, to, by, u.note(), NamesOf(row, &a, &b)));
+    const int64_t now = clock.NowMicros();
+    mla::StatusUpdate su;
+    su.set_version(1);
+    su.set_request_id(row.request_id);
+    su.set_request_sha256(row.envelope_sha256);
+    su.set_sequence(static_cast<uint64_t>(row.seq) + 1);
+    su.set_prev_sha256(row.head);
+    su.set_state(to);
+    su.set_note(u.note());
+    su.set_created_at(now);
+    const std::string body = SerializeCanonical(su);
+    control::SendRequest sr;
+    sr.add_to(NameOf(row.outgoing ? row.requested : row.requester));
+    const std::string subject = "Status of " + row.subject + ": " + std::string(StateName(to));
+    sr.set_subject(subject.substr(0, limits::kMaxSubjectBytes));
+    sr.set_kind(wire::KIND_STATUS);
+    sr.set_in_reply_to(row.request_id);
+    sr.set_priority(static_cast<uint32_t>(row.priority));
+    sr.set_body(body);
+    sr.set_message_id(u.message_id());
+    *sr.mutable_attachments() = u.attachments();
+    return Send(sr, [&](const std::string& id, const std::string&) -> Status {
+      RequestRow updated = row;
+      updated.state = std::string(StateName(to));
+      updated.seq = row.seq + 1;
+      updated.head = StatusChainHash(body);
+      updated.updated_at = now;
+      return store->ApplyRequestStatus(
+          updated, {updated.seq, updated.state, me->fingerprint(), now, u.note(), id});
+    });
+  }
+
+  Status ListRequests(control::RequestList* out) {
+    ROG_ASSIGN_OR_RETURN(auto rows, store->ListRequests());
+    const int64_t now = clock.NowMicros();
+    for (const auto& r : rows) {
+      auto* info = out->add_items();
+      info->set_id(r.request_id);
+      info->set_from(NameOf(r.requester));
+      info->set_to(NameOf(r.requested));
+      info->set_state(r.state);
+      info->set_deadline(r.deadline);
+      auto state = ParseState(r.state);
+      info->set_overdue(r.deadline > 0 && r.deadline < now && state.ok() && !IsFinal(*state));
+      info->set_subject(r.subject);
+      info->set_case_reference(r.case_reference);
+      info->set_priority(static_cast<uint32_t>(r.priority));
+      info->set_direction(r.outgoing ? "out" : "in");
+      info->set_created_at(r.created_at);
+      ROG_ASSIGN_OR_RETURN(auto history, store->RequestHistory(r.requester, r.request_id));
+      for (const auto& e : history) {
+        auto* h = info->add_history();
+        h->set_state(e.state);
+        h->set_by(NameOf(e.by));
+        h->set_at(e.at);
+        h->set_note(e.note);
+        h->set_seq(static_cast<uint64_t>(e.seq));
+        h->set_message_id(e.message_id);
+      }
+    }
+    return {};
+  }
+
+  // Deadlines that act (SPEC 7): one warning when a deadline passes with no
+  // outcome, on both sides.
+  void WarnDeadlines() {
+    auto passed = store->DeadlinesPassed(clock.NowMicros());
+    if (!passed.ok()) return;
+    for (const auto& r : *passed) {
+      spdlog::warn("request {} ({}) from {} to {} passed its deadline {} without an outcome",
+                   r.request_id, r.case_reference, NameOf(r.requester), NameOf(r.requested),
+                   Rfc3339(r.deadline));
+      (void)store->MarkDeadlineWarned(r.requester, r.request_id);
+    }
+  }
+
+  // ------------------------------------------------------------ attachments
+  // The envelope verified: start (or resume, or just keep going) pulling its
+  // attachments. The ack waits until every attachment is stored and its
+  // hash checked.
+  void ReceiveAttachments(const Peer& peer, const Outgoing& route, const std::string& bytes,
+                          const std::string& env_sha, const wire::OuterHeader& outer,
+                          OpenedMessage opened) {
+    const std::string& fp = peer.row.fingerprint;
+    const auto key = std::make_pair(fp, outer.message_id());
+    auto it = receiving.find(key);
+    if (it == receiving.end()) {
+      if (auto s = CheckAttachments(opened.inner, static_cast<size_t>(cfg.max_attachments),
+                                    static_cast<uint64_t>(cfg.max_attachment_bytes));
+          !s.ok()) {
+        Refuse(peer, "message " + outer.message_id() + " refused: " + s.error().message);
+        Nack(route, outer, env_sha, s.error().message);
+        return;
+      }
+      int64_t active = 0;
+      for (const auto& [k, r] : receiving) active += k.first == fp ? 1 : 0;
+      if (active >= cfg.transfers_per_peer) {
+        // Not refused: the sender retries, and gets its turn when one ends.
+        spdlog::debug("{} from {} waits: {} transfers from that peer under way",
+                      outer.message_id(), peer.row.node_id, active);
+        return;
+      }
+      uint64_t total = 0;
+      for (const auto& a : opened.inner.attachments()) total += a.size();
+      if (auto s = CheckFreeSpace(total); !s.ok()) {
+        Refuse(peer, "message " + outer.message_id() + " not accepted yet: " + s.error().message);
+        return;
+      }
+      auto t = IncomingTransfer::Start(AttachmentDir(home.dir(), fp, outer.message_id()),
+                                       outer.message_id(), opened.inner.attachments());
+      if (!t.ok()) {
+        Refuse(peer, "message " + outer.message_id() + " not accepted yet: " + t.error().message);
+        return;
+      }
+      Receiving r;
+      r.transfer = std::move(*t);
+      r.envelope = bytes;
+      r.envelope_sha256 = env_sha;
+      r.outer = outer;
+      r.opened = std::make_unique<OpenedMessage>(std::move(opened));
+      r.transfer->last_progress_ms = MonotonicMillis();
+      if (r.transfer->bytes_done() > 0) {
+        spdlog::info("resuming attachments of {} from {} at {} of {} bytes", outer.message_id(),
+                     peer.row.node_id, r.transfer->bytes_done(), r.transfer->bytes_total());
+      }
+      it = receiving.emplace(key, std::move(r)).first;
+    } else if (MonotonicMillis() - it->second.transfer->last_progress_ms > kTransferStallMs) {
+      it->second.transfer->requested_until = it->second.transfer->next_chunk();
+    }
+    it->second.route = route;
+    if (it->second.transfer->done()) {
+      CompleteReceiving(peer, it);
+      return;
+    }
+    RequestChunks(peer, it->second);
+  }
+
+  Status CheckFreeSpace(uint64_t bytes) {
+    struct statvfs st {};
+    if (::statvfs(home.dir().c_str(), &st) != 0) return {};
+    const uint64_t free_bytes = uint64_t{st.f_bavail} * st.f_frsize;
+    // Room for the sealed files and a margin for the store.
+    if (free_bytes < bytes + bytes / 64 + (uint64_t{256} << 20)) {
+      return MakeError(Code::kUnavailable, "not enough free disk space for " +
+                                               std::to_string(bytes) + " bytes of attachments (" +
+                                               std::to_string(free_bytes) + " free)");
+    }
+    return {};
+  }
+
+  // Keeps cfg.chunk_window chunks of the current attachment requested.
+  void RequestChunks(const Peer& peer, Receiving& r) {
+    IncomingTransfer& t = *r.transfer;
+    if (t.done()) return;
+    const uint64_t next = t.next_chunk();
+    const uint64_t want_until =
+        std::min<uint64_t>(next + static_cast<uint64_t>(cfg.chunk_window), t.chunk_count());
+    if (t.requested_until < next) t.requested_until = next;
+    if (t.requested_until >= want_until) return;
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    auto* w = f.mutable_want();
+    w->set_message_id(r.outer.message_id());
+    w->set_attachment(t.current());
+    w->set_first_chunk(t.requested_until);
+    w->set_count(static_cast<uint32_t>(
+        std::min<uint64_t>(want_until - t.requested_until, kMaxWantChunks)));
+    if (SendToPeer(peer, Lane::kBulk, FrameBytes(f))) t.requested_until += w->count();
+  }
+
+  void HandleChunk(const Peer& peer, const wire::Chunk& c) {
+    auto it = receiving.find({peer.row.fingerprint, c.message_id()});
+    if (it == receiving.end()) return;  // a late duplicate, or a transfer already refused
+    Receiving& r = it->second;
+    bool used = false;
+    auto s = r.transfer->Accept(c.attachment(), c.index(), c.data(), &used);
+    if (!s.ok()) {
+      if (s.error().code == Code::kUnavailable) {
+        // Our disk, not the sender's data: drop the transfer and resume it
+        // from the files when the sender retries.
+        spdlog::error("attachments of {} from {}: {}", c.message_id(), peer.row.node_id,
+                      s.error().message);
+        receiving.erase(it);
+        return;
+      }
+      const std::string why = "attachment check failed: " + s.error().message;
+      Refuse(peer, "message " + c.message_id() + " refused: " + why);
+      if (EnsureTx().ok()) Nack(r.route, r.outer, r.envelope_sha256, why);
+      r.transfer->Discard();
+      receiving.erase(it);
+      return;
+    }
+    if (!used) return;
+    attachment_bytes_received += c.data().size();
+    r.transfer->last_progress_ms = MonotonicMillis();
+    if (r.transfer->done()) {
+      CompleteReceiving(peer, it);
+      return;
+    }
+    RequestChunks(peer, r);
+  }
+
+  void CompleteReceiving(const Peer& peer,
+                         std::map<std::pair<std::string, std::string>, Receiving>::iterator it) {
+    Receiving r = std::move(it->second);
+    receiving.erase(it);
+    if (auto s = r.transfer->Finish(); !s.ok()) {
+      spdlog::error("attachments of {}: {}", r.outer.message_id(), s.error().message);
+      return;
+    }
+    // What the message does (a status update) is checked again: other
+    // messages may have moved the request on while its attachments came.
+    if (auto s = CheckIncoming(peer, r.outer, *r.opened); !s.ok()) {
+      Refuse(peer, "message " + r.outer.message_id() + " refused: " + s.error().message);
+      if (EnsureTx().ok()) Nack(r.route, r.outer, r.envelope_sha256, s.error().message);
+      r.transfer->Discard();
+      return;
+    }
+    if (LaneOf(r.outer.priority()) == Lane::kUrgent) urgent_in_batch = true;
+    StoreReceived(peer, r.route, r.envelope, r.envelope_sha256, r.outer, *r.opened);
+  }
+
+  // Stalled transfers ask again from their first missing chunk.
+  void CheckTransfers() {
+    const int64_t now_ms = MonotonicMillis();
+    if (now_ms < next_transfer_check_ms) return;
+    next_transfer_check_ms = now_ms + 1000;
+    for (auto& [key, r] : receiving) {
+      if (now_ms - r.transfer->last_progress_ms <= kTransferStallMs) continue;
+      const Peer* peer = ActivePeer(key.first);
+      if (peer == nullptr) continue;
+      r.transfer->requested_until = r.transfer->next_chunk();
+      r.transfer->last_progress_ms = now_ms;
+      RequestChunks(*peer, r);
+    }
+  }
+
+  // The sending side: answer a recipient's Want with chunks read from the
+  // staged file, as far as the connection takes them now (the receiver asks
+  // again for what did not arrive).
+  void HandleWant(const Peer& peer, const wire::Want& w) {
+    const auto pending = PendingFor(peer, w.message_id(), "chunk request");
+    if (!pending || pending->state != "queued") return;
+    ChunkSource* src = SourceFor(w.message_id(), w.attachment());
+    if (src == nullptr) {
+      Refuse(peer, "chunk request for attachment " + std::to_string(w.attachment()) + " of " +
+                       w.message_id() + ", which has no such attachment");
+      return;
+    }
+    const uint64_t count = ChunkCount(src->size, src->chunk_size);
+    const uint64_t end = std::min<uint64_t>(
+        count, w.first_chunk() + std::min<uint32_t>(w.count(), kMaxWantChunks));
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    auto* c = f.mutable_chunk();
+    c->set_message_id(w.message_id());
+    c->set_attachment(w.attachment());
+    for (uint64_t i = w.first_chunk(); i < end; ++i) {
+      const uint64_t len = SealedChunkLength(src->size, src->chunk_size, i);
+      std::string* data = c->mutable_data();
+      data->resize(len);
+      const ssize_t n = ::pread(src->fd, data->data(), len,
+                                static_cast<off_t>(SealedChunkOffset(i, src->chunk_size)));
+      if (n != static_cast<ssize_t>(len)) {
+        spdlog::error("cannot read chunk {} of attachment {} of {}: {}", i, w.attachment(),
+                      w.message_id(), n < 0 ? std::strerror(errno) : "file too short");
+        return;
+      }
+      c->set_index(i);
+      if (!SendToPeer(peer, Lane::kBulk, FrameBytes(f))) return;
+      attachment_bytes_sent += len;
+    }
+  }
+
+  ChunkSource* SourceFor(const std::string& message_id, uint32_t index) {
+    const auto key = std::make_pair(message_id, index);
+    if (auto it = chunk_sources.find(key); it != chunk_sources.end()) return it->second.get();
+    auto rows = store->ListAttachments(me->fingerprint(), message_id);
+    if (!rows.ok() || index >= rows->size()) return nullptr;
+    const std::string path =
+        AttachmentPath(AttachmentDir(home.dir(), me->fingerprint(), message_id), index);
+    auto src = std::make_unique<ChunkSource>();
+    src->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (src->fd < 0) {
+      spdlog::error("cannot open attachment {}: {}", path, std::strerror(errno));
+      return nullptr;
+    }
+    (void)::posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    src->size = (*rows)[index].size;
+    src->chunk_size = (*rows)[index].chunk_size;
+    if (chunk_sources.size() >= 16) chunk_sources.erase(chunk_sources.begin());
+    return chunk_sources.emplace(key, std::move(src)).first->second.get();
   }
 
   void Ack(const Outgoing& route, const std::string& id, const std::string& receipt) {
@@ -517,6 +1088,11 @@ class DaemonImpl {
         !m.ok()) {
       spdlog::error("{}", m.error().message);
       return;
+    }
+    if (auto m = store->MarkRequestDelivered(me->fingerprint(), ack.message_id(),
+                                             peer.row.fingerprint, receipt->received_at());
+        !m.ok()) {
+      spdlog::error("{}", m.error().message);
     }
     outbox->Settled(peer.row.fingerprint, p.seq);
     next_schedule_ms = 0;  // a window slot is free
@@ -737,7 +1313,11 @@ class DaemonImpl {
     next_expiry_ms = now_ms + 1000;
     if (!EnsureTx().ok()) return;
     auto n = outbox->Expire();
-    if (n.ok() && *n > 0) spdlog::warn("{} deliveries expired without a receipt", *n);
+    if (n.ok() && *n > 0) {
+      spdlog::warn("{} deliveries expired without a receipt", *n);
+      (void)store->ExpireRequests();
+    }
+    WarnDeadlines();
     auto pruned = store->PruneSeen(clock.NowMicros() - cfg.clock_allowance_us);
     if (pruned.ok() && *pruned > 0) spdlog::info("pruned {} dedup records", *pruned);
   }
@@ -916,6 +1496,26 @@ class DaemonImpl {
         else SetError(r, b.error());
         break;
       }
+      case control::ControlRequest::kRequestUpdate: {
+        auto id = UpdateRequest(req.request_update());
+        if (id.ok()) {
+          r->set_sent_id(*id);
+          pc->needs_commit = true;
+        } else {
+          SetError(r, id.error());
+        }
+        break;
+      }
+      case control::ControlRequest::kRequests: {
+        auto s = ListRequests(r->mutable_requests());
+        if (!s.ok()) SetError(r, s.error());
+        break;
+      }
+      case control::ControlRequest::kFetch: {
+        auto s = Fetch(req.fetch(), r->mutable_fetch());
+        if (!s.ok()) SetError(r, s.error());
+        break;
+      }
       default:
         SetError(r, MakeError(Code::kInvalidArgument, "unknown control request"));
     }
@@ -949,6 +1549,19 @@ class DaemonImpl {
     s->set_outbox_queued(total);
     s->set_oldest_queued_at(oldest);
     s->set_now(clock.NowMicros());
+    if (auto o = store->CountOverdue(s->now()); o.ok()) {
+      s->set_requests_overdue_out(static_cast<uint64_t>(o->first));
+      s->set_requests_overdue_in(static_cast<uint64_t>(o->second));
+    }
+    for (const auto& [key, r] : receiving) {
+      auto* t = s->add_receiving();
+      t->set_peer(NameOf(key.first));
+      t->set_message_id(key.second);
+      t->set_done_bytes(r.transfer->bytes_done());
+      t->set_total_bytes(r.transfer->bytes_total());
+    }
+    s->set_attachment_bytes_sent(attachment_bytes_sent);
+    s->set_attachment_bytes_received(attachment_bytes_received);
     const int64_t now_ms = MonotonicMillis();
     for (const auto& [fp, peer] : peers) {
       auto* ps = s->add_peers();
@@ -978,7 +1591,11 @@ class DaemonImpl {
     return false;
   }
 
-  Result<std::string> Send(const control::SendRequest& req) {
+  // Queues a message. With `status` set (request update) the message is a
+  // signed status update and the request moves on in the same unit.
+  Result<std::string> Send(const control::SendRequest& req,
+                           const std::function<Status(const std::string& id,
+                                                      const std::string& env_sha)>& also = {}) {
     if (req.to().empty()) {
       return MakeError(Code::kInvalidArgument, "no recipient", "pass --to ID[,ID...]");
     }
@@ -997,7 +1614,16 @@ class DaemonImpl {
       return MakeError(Code::kInvalidArgument, "expiry is longer than the maximum of 365 days");
     }
     Draft d;
-    d.message_id = NewMessageId(now);
+    if (!req.message_id().empty()) {
+      ROG_RETURN_IF_ERROR(ValidateMessageId(req.message_id()));
+      ROG_ASSIGN_OR_RETURN(auto existing, store->GetOutboxById(req.message_id()));
+      if (existing.has_value()) {
+        return MakeError(Code::kAlreadyExists, "message id " + req.message_id() + " is taken");
+      }
+      d.message_id = req.message_id();
+    } else {
+      d.message_id = NewMessageId(now);
+    }
     d.created_at_us = now;
     d.expires_at_us = now + expires_in;
     d.priority = req.priority() == 0 ? wire::PRIORITY_NORMAL
@@ -1034,6 +1660,7 @@ class DaemonImpl {
     d.inner.set_case_id(req.case_id());
     d.inner.set_in_reply_to(req.in_reply_to());
     d.body = req.body();
+    ROG_ASSIGN_OR_RETURN(std::vector<AttachmentRow> attachments, TakeStaged(req, &d));
     std::string inner_sha;
     ROG_ASSIGN_OR_RETURN(std::string envelope, SealEnvelope(*me, d, &inner_sha));
     if (static_cast<int64_t>(envelope.size()) + 1024 > cfg.max_frame_bytes) {
@@ -1046,11 +1673,101 @@ class DaemonImpl {
     row.envelope = std::move(envelope);
     row.envelope_sha256 = Sha256(row.envelope);
     row.inner_sha256 = std::move(inner_sha);
+    if (d.inner.kind() == wire::KIND_REQUEST) {
+      ROG_RETURN_IF_ERROR(CheckOutgoingRequest(d));
+    }
+    if (!attachments.empty()) ROG_RETURN_IF_ERROR(MoveStaged(req, d.message_id));
     ROG_RETURN_IF_ERROR(EnsureTx());
-    if (auto ins = store->InsertOutbox(row); !ins.ok()) return ins.error();
+    ROG_RETURN_IF_ERROR(store->Savepoint());
+    Status s;
+    if (auto ins = store->InsertOutbox(row); !ins.ok()) s = ins.error();
+    if (s.ok() && !attachments.empty()) {
+      s = store->InsertAttachments(me->fingerprint(), d.message_id, attachments);
+    }
+    if (s.ok() && d.inner.kind() == wire::KIND_REQUEST) {
+      s = RecordOutgoingRequest(d, row);
+    }
+    if (s.ok() && also) s = also(d.message_id, row.envelope_sha256);
+    if (s.ok()) s = store->Release();
+    if (!s.ok()) {
+      store->RollbackToSavepoint();
+      return s.error();
+    }
     next_schedule_ms = 0;
-    spdlog::info("queued message {} for {} recipient(s)", d.message_id, d.recipients.size());
+    spdlog::info("queued message {} for {} recipient(s){}", d.message_id, d.recipients.size(),
+                 attachments.empty() ? ""
+                                     : " with " + std::to_string(attachments.size()) +
+                                           " attachment(s)");
     return d.message_id;
+  }
+
+  // Checks the attachments the CLI staged and names them in the inner header.
+  Result<std::vector<AttachmentRow>> TakeStaged(const control::SendRequest& req, Draft* d) {
+    std::vector<AttachmentRow> rows;
+    if (req.attachments().empty()) return rows;
+    if (req.message_id().empty()) {
+      return MakeError(Code::kInvalidArgument, "attachments need the message id they were sealed for");
+    }
+    if (req.attachments_size() > cfg.max_attachments) {
+      return MakeError(Code::kInvalidArgument,
+                       std::to_string(req.attachments_size()) + " attachments; the limit is " +
+                           std::to_string(cfg.max_attachments),
+                       "raise limits.max_attachments in node.toml, or send them in several messages");
+    }
+    for (const auto& a : req.attachments()) {
+      const std::string& staged = a.staged_path();
+      if (staged.empty() || staged.find('/') != std::string::npos || staged[0] == '.') {
+        return MakeError(Code::kInvalidArgument,
+                         "staged attachment must be a file name in the staging area");
+      }
+      if (static_cast<int64_t>(a.size()) > cfg.max_attachment_bytes) {
+        return MakeError(Code::kInvalidArgument,
+                         a.name() + " is " + std::to_string(a.size()) +
+                             " bytes; the limit is " + std::to_string(cfg.max_attachment_bytes),
+                         "raise limits.max_attachment_bytes in node.toml");
+      }
+      ROG_RETURN_IF_ERROR(ValidateAttachmentRef(a.size(), a.sha256(), a.key(), a.chunk_size()));
+      std::error_code ec;
+      const auto staged_size = std::filesystem::file_size(home.staging() + "/" + staged, ec);
+      if (ec || staged_size != SealedSize(a.size(), a.chunk_size())) {
+        return MakeError(Code::kInvalidArgument, "staged attachment " + a.name() +
+                                                     " is missing or of the wrong size");
+      }
+      auto* ref = d->inner.add_attachments();
+      ref->set_name(a.name());
+      ref->set_size(a.size());
+      ref->set_sha256(a.sha256());
+      ref->set_key(a.key());
+      ref->set_chunk_size(a.chunk_size());
+      rows.push_back({a.name(), a.size(), a.sha256(), a.chunk_size()});
+    }
+    return rows;
+  }
+
+  // Moves staged attachments under their message, durably.
+  Status MoveStaged(const control::SendRequest& req, const std::string& message_id) {
+    const std::string dir = AttachmentDir(home.dir(), me->fingerprint(), message_id);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return MakeError(Code::kUnavailable, "cannot create " + dir + ": " + ec.message());
+    for (int i = 0; i < req.attachments_size(); ++i) {
+      const std::string to = AttachmentPath(dir, static_cast<size_t>(i));
+      const std::string from = home.staging() + "/" + req.attachments(i).staged_path();
+      if (::rename(from.c_str(), to.c_str()) != 0) {
+        return MakeError(Code::kUnavailable,
+                         "cannot move staged attachment to " + to + ": " + std::strerror(errno));
+      }
+    }
+    for (const std::string& d : {dir, std::filesystem::path(dir).parent_path().string(),
+                                 home.staging()}) {
+      const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0 || ::fsync(fd) != 0) {
+        if (fd >= 0) ::close(fd);
+        return MakeError(Code::kUnavailable, "cannot sync " + d + ": " + std::strerror(errno));
+      }
+      ::close(fd);
+    }
+    return {};
   }
 
   void FillMeta(const MessageMeta& m, control::MessageInfo* info) {
@@ -1225,6 +1942,33 @@ class DaemonImpl {
     return {};
   }
 
+  // What `fetch` needs to decrypt attachment N itself (the CLI writes the
+  // file; the daemon's loop never decrypts gigabytes).
+  Status Fetch(const control::FetchRequest& req, control::FetchResponse* out) {
+    ROG_ASSIGN_OR_RETURN(Found f, FindMessage(req.id()));
+    const std::string& envelope = f.in ? f.in->envelope : f.out->envelope;
+    const std::string sender = f.in ? f.in->meta.sender : me->fingerprint();
+    const std::string& id = f.in ? f.in->meta.message_id : f.out->meta.message_id;
+    ROG_ASSIGN_OR_RETURN(OpenedMessage opened, OpenStored(envelope, f.out.has_value()));
+    const int n = opened.inner.attachments_size();
+    if (req.attachment() >= static_cast<uint32_t>(n)) {
+      return MakeError(Code::kNotFound,
+                       "message " + req.id() + " has " + std::to_string(n) +
+                           " attachment(s); there is no attachment " +
+                           std::to_string(req.attachment()),
+                       n > 0 ? "attachments are numbered from 0" : "");
+    }
+    const auto& a = opened.inner.attachments(static_cast<int>(req.attachment()));
+    out->set_name(a.name());
+    out->set_size(a.size());
+    out->set_sha256(a.sha256());
+    out->set_key(a.key());
+    out->set_chunk_size(a.chunk_size());
+    out->set_path(AttachmentPath(AttachmentDir(home.dir(), sender, id), req.attachment()));
+    out->set_message_id(id);
+    return {};
+  }
+
   Result<std::string> Export(const control::ExportRequest& req) {
     ROG_ASSIGN_OR_RETURN(Found f, FindMessage(req.id()));
     const std::string& envelope = f.in ? f.in->envelope : f.out->envelope;
@@ -1349,6 +2093,7 @@ class DaemonImpl {
       // New work last: receipts and deliveries already in hand go first.
       if (items[3].revents & ZMQ_POLLIN) DrainControl(batch);
       Maintain();
+      CheckTransfers();
       CommitAndFlush();
       scheduling = true;
       ScheduleDeliveries();

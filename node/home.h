@@ -23,6 +23,10 @@ class Home {
   std::string lock() const { return dir_ + "/rogatoryd.lock"; }
   std::string control_socket() const { return dir_ + "/control.sock"; }
   std::string control_endpoint() const { return "ipc://" + control_socket(); }
+  // Sealed attachments (node/transfer.h), and where the CLI stages new ones
+  // before the daemon takes them over.
+  std::string attachments() const { return dir_ + "/attachments"; }
+  std::string staging() const { return dir_ + "/attachments/staging"; }
 
   // Checks that the home exists and holds a node; one clear error if not.
   Status CheckExists() const;

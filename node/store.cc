@@ -123,6 +123,54 @@ CREATE INDEX outbox_queue ON outbox_recipients(state, recipient, priority DESC, 
                                                next_attempt_at);
 )sql";
 
+// v4: structured MLA requests and their signed history (SPEC 7).
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE requests(
+  requester BLOB NOT NULL,
+  request_id TEXT NOT NULL,
+  requested BLOB NOT NULL,
+  outgoing INTEGER NOT NULL,
+  envelope_sha256 BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  deadline INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  head BLOB NOT NULL,
+  subject TEXT NOT NULL,
+  case_reference TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  deadline_warned INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(requester, request_id)
+);
+CREATE INDEX requests_by_id ON requests(request_id);
+CREATE TABLE request_history(
+  id INTEGER PRIMARY KEY,
+  requester BLOB NOT NULL,
+  request_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  by_node BLOB NOT NULL,
+  at INTEGER NOT NULL,
+  note TEXT NOT NULL,
+  message_id TEXT NOT NULL
+);
+CREATE INDEX request_history_by_request ON request_history(requester, request_id, id);
+CREATE TABLE attachments(
+  sender BLOB NOT NULL,
+  message_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 BLOB NOT NULL,
+  chunk_size INTEGER NOT NULL,
+  PRIMARY KEY(sender, message_id, idx)
+) WITHOUT ROWID;
+)sql";
+
+// States after which nothing more happens to a request (request.h IsFinal).
+#define REQUEST_OPEN "state NOT IN ('executed','partially_executed','refused','withdrawn','expired')"
+
 void ReadMeta(const SQLite::Statement& q, int first, MessageMeta* m) {
   m->recipients = Blob(q.getColumn(first));
   m->subject = q.getColumn(first + 1).getString();
@@ -231,6 +279,7 @@ Status Store::Migrate() {
       if (version < 1) db_->exec(kSchemaV1);
       if (version < 2) db_->exec(kSchemaV2);
       if (version < 3) db_->exec(kSchemaV3);
+      if (version < 4) db_->exec(kSchemaV4);
       db_->exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '" +
                 std::to_string(kSchemaVersion) + "')");
       db_->exec("COMMIT");
@@ -442,6 +491,29 @@ auto Atomically(SQLite::Database& db, F&& fn) -> decltype(fn()) {
       // SQLite already rolled back the whole transaction.
     }
     throw;
+  }
+}
+
+Status Store::Savepoint() {
+  return Run("savepoint", [&]() -> Status {
+    db_->exec("SAVEPOINT rog_unit");
+    return {};
+  });
+}
+
+Status Store::Release() {
+  return Run("release", [&]() -> Status {
+    db_->exec("RELEASE rog_unit");
+    return {};
+  });
+}
+
+void Store::RollbackToSavepoint() {
+  try {
+    db_->exec("ROLLBACK TO rog_unit");
+    db_->exec("RELEASE rog_unit");
+  } catch (const SQLite::Exception&) {
+    // SQLite already rolled back the whole transaction.
   }
 }
 
@@ -777,6 +849,262 @@ Result<std::vector<QueueCount>> Store::QueueCounts() {
     while (q.executeStep()) {
       out.push_back({Blob(q.getColumn(0)), q.getColumn(1).getInt(), q.getColumn(2).getInt64(),
                      q.getColumn(3).getInt64()});
+    }
+    return out;
+  });
+}
+
+namespace {
+
+#define REQUEST_COLS                                                                    \
+  "requester, request_id, requested, outgoing, envelope_sha256, created_at, deadline, " \
+  "priority, state, seq, head, subject, case_reference, updated_at"
+
+RequestRow ReadRequest(SQLite::Statement& q) {
+  RequestRow r;
+  r.requester = Blob(q.getColumn(0));
+  r.request_id = q.getColumn(1).getString();
+  r.requested = Blob(q.getColumn(2));
+  r.outgoing = q.getColumn(3).getInt() != 0;
+  r.envelope_sha256 = Blob(q.getColumn(4));
+  r.created_at = q.getColumn(5).getInt64();
+  r.deadline = q.getColumn(6).getInt64();
+  r.priority = q.getColumn(7).getInt();
+  r.state = q.getColumn(8).getString();
+  r.seq = q.getColumn(9).getInt64();
+  r.head = Blob(q.getColumn(10));
+  r.subject = q.getColumn(11).getString();
+  r.case_reference = q.getColumn(12).getString();
+  r.updated_at = q.getColumn(13).getInt64();
+  return r;
+}
+
+}  // namespace
+
+Status Store::InsertRequest(const RequestRow& r, const std::vector<RequestEvent>& events) {
+  return Run("insert request", [&]() -> Status {
+    return Atomically(*db_, [&]() -> Status {
+      auto& q = Prepare("INSERT INTO requests(" REQUEST_COLS
+                        ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
+      BindBlob(q, 1, r.requester);
+      q.bind(2, r.request_id);
+      BindBlob(q, 3, r.requested);
+      q.bind(4, r.outgoing ? 1 : 0);
+      BindBlob(q, 5, r.envelope_sha256);
+      q.bind(6, static_cast<int64_t>(r.created_at));
+      q.bind(7, static_cast<int64_t>(r.deadline));
+      q.bind(8, r.priority);
+      q.bind(9, r.state);
+      q.bind(10, static_cast<int64_t>(r.seq));
+      BindBlob(q, 11, r.head);
+      q.bind(12, r.subject);
+      q.bind(13, r.case_reference);
+      q.bind(14, static_cast<int64_t>(r.updated_at));
+      q.exec();
+      for (const auto& e : events) InsertEvent(r.requester, r.request_id, e);
+      return {};
+    });
+  });
+}
+
+void Store::InsertEvent(const std::string& requester, const std::string& request_id,
+                        const RequestEvent& e) {
+  auto& q = Prepare(
+      "INSERT INTO request_history(requester, request_id, seq, state, by_node, at, note, "
+      "message_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+  BindBlob(q, 1, requester);
+  q.bind(2, request_id);
+  q.bind(3, static_cast<int64_t>(e.seq));
+  q.bind(4, e.state);
+  BindBlob(q, 5, e.by);
+  q.bind(6, static_cast<int64_t>(e.at));
+  q.bind(7, e.note);
+  q.bind(8, e.message_id);
+  q.exec();
+}
+
+Result<std::optional<RequestRow>> Store::FindRequest(const std::string& requester,
+                                                     const std::string& request_id) {
+  return Run("find request", [&]() -> Result<std::optional<RequestRow>> {
+    auto& q = Prepare("SELECT " REQUEST_COLS " FROM requests WHERE requester=?1 AND request_id=?2");
+    BindBlob(q, 1, requester);
+    q.bind(2, request_id);
+    if (!q.executeStep()) return std::optional<RequestRow>();
+    return std::optional<RequestRow>(ReadRequest(q));
+  });
+}
+
+Result<std::vector<RequestRow>> Store::FindRequestsById(const std::string& request_id) {
+  return Run("requests by id", [&]() -> Result<std::vector<RequestRow>> {
+    auto& q = Prepare("SELECT " REQUEST_COLS " FROM requests WHERE request_id=?1");
+    q.bind(1, request_id);
+    std::vector<RequestRow> out;
+    while (q.executeStep()) out.push_back(ReadRequest(q));
+    return out;
+  });
+}
+
+Status Store::ApplyRequestStatus(const RequestRow& r, const RequestEvent& e) {
+  return Run("apply request status", [&]() -> Status {
+    return Atomically(*db_, [&]() -> Status {
+      auto& q = Prepare(
+          "UPDATE requests SET state=?3, seq=?4, head=?5, updated_at=?6 "
+          "WHERE requester=?1 AND request_id=?2");
+      BindBlob(q, 1, r.requester);
+      q.bind(2, r.request_id);
+      q.bind(3, r.state);
+      q.bind(4, static_cast<int64_t>(r.seq));
+      BindBlob(q, 5, r.head);
+      q.bind(6, static_cast<int64_t>(r.updated_at));
+      q.exec();
+      InsertEvent(r.requester, r.request_id, e);
+      return {};
+    });
+  });
+}
+
+Status Store::MarkRequestDelivered(const std::string& requester, const std::string& request_id,
+                                   const std::string& requested, int64_t at) {
+  return Run("request delivered", [&]() -> Status {
+    return Atomically(*db_, [&]() -> Status {
+      auto& q = Prepare(
+          "UPDATE requests SET state='delivered', updated_at=?3 "
+          "WHERE requester=?1 AND request_id=?2 AND state='sent'");
+      BindBlob(q, 1, requester);
+      q.bind(2, request_id);
+      q.bind(3, static_cast<int64_t>(at));
+      if (q.exec() == 0) {
+        // Not a request, or a status update already moved it on: the
+        // receipt still belongs in the history once.
+        auto& known = Prepare(
+            "SELECT 1 FROM requests r WHERE requester=?1 AND request_id=?2 AND NOT EXISTS "
+            "(SELECT 1 FROM request_history h WHERE h.requester=r.requester AND "
+            "h.request_id=r.request_id AND h.state='delivered')");
+        BindBlob(known, 1, requester);
+        known.bind(2, request_id);
+        if (!known.executeStep()) return {};
+      }
+      InsertEvent(requester, request_id, {0, "delivered", requested, at, "", ""});
+      return {};
+    });
+  });
+}
+
+Result<int64_t> Store::ExpireRequests() {
+  return Run("expire requests", [&]() -> Result<int64_t> {
+    auto& q = Prepare(
+        "UPDATE requests SET state='expired' WHERE outgoing=1 AND state='sent' AND EXISTS "
+        "(SELECT 1 FROM outbox o JOIN outbox_recipients x ON x.seq=o.seq "
+        "WHERE o.message_id=requests.request_id AND x.recipient=requests.requested "
+        "AND x.state='expired')");
+    return static_cast<int64_t>(q.exec());
+  });
+}
+
+Result<std::vector<RequestRow>> Store::ListRequests() {
+  return Run("list requests", [&]() -> Result<std::vector<RequestRow>> {
+    auto& q = Prepare("SELECT " REQUEST_COLS " FROM requests ORDER BY " REQUEST_OPEN
+                      " DESC, CASE WHEN " REQUEST_OPEN
+                      " THEN deadline ELSE -updated_at END, created_at");
+    std::vector<RequestRow> out;
+    while (q.executeStep()) out.push_back(ReadRequest(q));
+    return out;
+  });
+}
+
+Result<std::vector<RequestEvent>> Store::RequestHistory(const std::string& requester,
+                                                        const std::string& request_id) {
+  return Run("request history", [&]() -> Result<std::vector<RequestEvent>> {
+    auto& q = Prepare(
+        "SELECT seq, state, by_node, at, note, message_id FROM request_history "
+        "WHERE requester=?1 AND request_id=?2 ORDER BY id");
+    BindBlob(q, 1, requester);
+    q.bind(2, request_id);
+    std::vector<RequestEvent> out;
+    while (q.executeStep()) {
+      RequestEvent e;
+      e.seq = q.getColumn(0).getInt64();
+      e.state = q.getColumn(1).getString();
+      e.by = Blob(q.getColumn(2));
+      e.at = q.getColumn(3).getInt64();
+      e.note = q.getColumn(4).getString();
+      e.message_id = q.getColumn(5).getString();
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
+Result<std::vector<RequestRow>> Store::DeadlinesPassed(int64_t now) {
+  return Run("deadlines passed", [&]() -> Result<std::vector<RequestRow>> {
+    auto& q = Prepare("SELECT " REQUEST_COLS " FROM requests WHERE deadline_warned=0 AND "
+                      "deadline > 0 AND deadline < ?1 AND " REQUEST_OPEN);
+    q.bind(1, static_cast<int64_t>(now));
+    std::vector<RequestRow> out;
+    while (q.executeStep()) out.push_back(ReadRequest(q));
+    return out;
+  });
+}
+
+Status Store::MarkDeadlineWarned(const std::string& requester, const std::string& request_id) {
+  return Run("deadline warned", [&]() -> Status {
+    auto& q = Prepare("UPDATE requests SET deadline_warned=1 WHERE requester=?1 AND request_id=?2");
+    BindBlob(q, 1, requester);
+    q.bind(2, request_id);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::pair<int64_t, int64_t>> Store::CountOverdue(int64_t now) {
+  return Run("count overdue", [&]() -> Result<std::pair<int64_t, int64_t>> {
+    auto& q = Prepare(
+        "SELECT COALESCE(SUM(outgoing=1),0), COALESCE(SUM(outgoing=0),0) FROM requests "
+        "WHERE deadline > 0 AND deadline < ?1 AND " REQUEST_OPEN);
+    q.bind(1, static_cast<int64_t>(now));
+    q.executeStep();
+    return std::make_pair(q.getColumn(0).getInt64(), q.getColumn(1).getInt64());
+  });
+}
+
+Status Store::InsertAttachments(const std::string& sender, const std::string& message_id,
+                                const std::vector<AttachmentRow>& rows) {
+  return Run("insert attachments", [&]() -> Status {
+    return Atomically(*db_, [&]() -> Status {
+      for (size_t i = 0; i < rows.size(); ++i) {
+        auto& q = Prepare(
+            "INSERT INTO attachments(sender, message_id, idx, name, size, sha256, chunk_size) "
+            "VALUES(?1,?2,?3,?4,?5,?6,?7)");
+        BindBlob(q, 1, sender);
+        q.bind(2, message_id);
+        q.bind(3, static_cast<int64_t>(i));
+        q.bind(4, rows[i].name);
+        q.bind(5, static_cast<int64_t>(rows[i].size));
+        BindBlob(q, 6, rows[i].sha256);
+        q.bind(7, static_cast<int64_t>(rows[i].chunk_size));
+        q.exec();
+      }
+      return {};
+    });
+  });
+}
+
+Result<std::vector<AttachmentRow>> Store::ListAttachments(const std::string& sender,
+                                                          const std::string& message_id) {
+  return Run("list attachments", [&]() -> Result<std::vector<AttachmentRow>> {
+    auto& q = Prepare(
+        "SELECT name, size, sha256, chunk_size FROM attachments WHERE sender=?1 AND "
+        "message_id=?2 ORDER BY idx");
+    BindBlob(q, 1, sender);
+    q.bind(2, message_id);
+    std::vector<AttachmentRow> out;
+    while (q.executeStep()) {
+      AttachmentRow a;
+      a.name = q.getColumn(0).getString();
+      a.size = static_cast<uint64_t>(q.getColumn(1).getInt64());
+      a.sha256 = Blob(q.getColumn(2));
+      a.chunk_size = static_cast<uint32_t>(q.getColumn(3).getInt64());
+      out.push_back(std::move(a));
     }
     return out;
   });

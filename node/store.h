@@ -20,7 +20,7 @@ class Statement;
 
 namespace rogatory {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 struct PeerRow {
   std::string node_id;
@@ -110,6 +110,45 @@ struct QueueCount {
   int64_t oldest_created_at = 0;
 };
 
+// A structured MLA request, on either side (SPEC 7). Keyed by (requester,
+// request id): ids are unique per sender only.
+struct RequestRow {
+  std::string requester;        // raw fingerprint
+  std::string request_id;       // message id of the request
+  std::string requested;        // raw fingerprint
+  bool outgoing = false;        // this node is the requester
+  std::string envelope_sha256;  // of the request's envelope
+  int64_t created_at = 0;
+  int64_t deadline = 0;         // microseconds, 0: none
+  int priority = 0;
+  std::string state;            // sent | delivered | acknowledged | ... (request.h)
+  int64_t seq = 0;              // sequence of the last status update, 0: none
+  std::string head;             // chain hash of the last status update
+  std::string subject;
+  std::string case_reference;
+  int64_t updated_at = 0;
+};
+
+// One step of a request's history: `sent` and `delivered` (seq 0, from the
+// envelope and its receipt) and every signed status update (seq >= 1).
+struct RequestEvent {
+  int64_t seq = 0;
+  std::string state;
+  std::string by;          // raw fingerprint of the node that made it
+  int64_t at = 0;
+  std::string note;
+  std::string message_id;  // the status message ("" for sent/delivered)
+};
+
+// One attachment of a stored message (its file is under the home's
+// attachments/ directory, node/transfer.h).
+struct AttachmentRow {
+  std::string name;
+  uint64_t size = 0;
+  std::string sha256;
+  uint32_t chunk_size = 0;
+};
+
 class Store {
  public:
   // Opens (creating if needed) the store at `path` and migrates it.
@@ -125,6 +164,11 @@ class Store {
   Status Commit();
   void Rollback();
   bool in_transaction() const { return in_tx_; }
+  // A savepoint inside the current transaction: the writes between
+  // Savepoint() and Release() are kept or undone together.
+  Status Savepoint();
+  Status Release();
+  void RollbackToSavepoint();
   // False when SQLite itself ended the transaction (it rolls back the whole
   // transaction on some errors, e.g. some disk-full cases).
   bool InTransaction() const;
@@ -188,6 +232,36 @@ class Store {
   Result<std::optional<OutboxRow>> GetOutboxById(const std::string& message_id);
   Result<std::vector<QueueCount>> QueueCounts();
 
+  // ---- attachments
+  Status InsertAttachments(const std::string& sender, const std::string& message_id,
+                           const std::vector<AttachmentRow>& rows);
+  Result<std::vector<AttachmentRow>> ListAttachments(const std::string& sender,
+                                                     const std::string& message_id);
+
+  // ---- requests (SPEC 7)
+  // Inserts the request with its first event(s).
+  Status InsertRequest(const RequestRow& row, const std::vector<RequestEvent>& events);
+  Result<std::optional<RequestRow>> FindRequest(const std::string& requester,
+                                                const std::string& request_id);
+  Result<std::vector<RequestRow>> FindRequestsById(const std::string& request_id);
+  // Records a signed status update: the new state, sequence and chain head.
+  Status ApplyRequestStatus(const RequestRow& updated, const RequestEvent& event);
+  // `sent` -> `delivered` on the requester's side, when the receipt arrives.
+  Status MarkRequestDelivered(const std::string& requester, const std::string& request_id,
+                              const std::string& requested, int64_t at);
+  // `sent` -> `expired` for requests whose delivery expired.
+  Result<int64_t> ExpireRequests();
+  // Open requests first, nearest deadline first; then closed ones, newest first.
+  Result<std::vector<RequestRow>> ListRequests();
+  Result<std::vector<RequestEvent>> RequestHistory(const std::string& requester,
+                                                   const std::string& request_id);
+  // Open requests whose deadline passed before `now` and that were not yet
+  // warned about; MarkDeadlineWarned records the warning.
+  Result<std::vector<RequestRow>> DeadlinesPassed(int64_t now);
+  Status MarkDeadlineWarned(const std::string& requester, const std::string& request_id);
+  // Open requests past their deadline: {as requester, as requested}.
+  Result<std::pair<int64_t, int64_t>> CountOverdue(int64_t now);
+
   Result<std::string> IntegrityCheck();
 
  private:
@@ -197,6 +271,8 @@ class Store {
   auto Run(const char* what, F&& fn) -> decltype(fn());
   SQLite::Statement& Prepare(const char* sql);
   Status LoadRecipients(OutboxRow* row);
+  void InsertEvent(const std::string& requester, const std::string& request_id,
+                   const RequestEvent& e);
   Status EndQueued(int64_t seq, const std::string& recipient, const char* state,
                    const std::string& error);
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -17,19 +18,24 @@
 #include <nlohmann/json.hpp>
 
 #include "keys/armor.h"
+#include "keys/attachment.h"
 #include "keys/bundle.h"
 #include "keys/card.h"
 #include "keys/crypto.h"
 #include "keys/file.h"
 #include "keys/fingerprint.h"
+#include "keys/envelope.h"
 #include "keys/identity.h"
+#include "keys/strict_parse.h"
 #include "node/cli/output.h"
 #include "node/clock.h"
 #include "node/config.h"
 #include "node/control_client.h"
 #include "node/home.h"
+#include "node/request.h"
 #include "node/store.h"
 #include "node/transport.h"
+#include "proto/mla.pb.h"
 
 namespace rogatory::cli {
 namespace {
@@ -103,6 +109,100 @@ std::optional<control::ControlResponse> Call(const Home& home, control::ControlR
   }
   return std::move(resp).value();
 }
+
+// ---------------------------------------------------------------- attachments
+// A progress line on stderr for long operations, when stderr is a terminal;
+// nothing otherwise (scripts and logs get no control characters).
+class ProgressBar {
+ public:
+  explicit ProgressBar(std::string what)
+      : what_(std::move(what)), active_(::isatty(STDERR_FILENO) == 1),
+        start_(std::chrono::steady_clock::now()) {}
+  ~ProgressBar() {
+    if (active_ && drawn_) std::fputc('\n', stderr);
+  }
+  Progress callback() {
+    if (!active_) return {};
+    return [this](uint64_t done, uint64_t total) { Draw(done, total); };
+  }
+
+ private:
+  void Draw(uint64_t done, uint64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (drawn_ && done < total && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    drawn_ = true;
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double mib = 1024.0 * 1024.0;
+    const int width = 30;
+    const int filled = total > 0 ? static_cast<int>(width * (static_cast<double>(done) / total)) : width;
+    std::fprintf(stderr, "\r%s [%s%s] %.1f/%.1f MiB %3d%% %.0f MB/s ", what_.c_str(),
+                 std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(width - filled), ' ').c_str(), done / mib,
+                 total / mib, total > 0 ? static_cast<int>(100.0 * done / total) : 100,
+                 secs > 0 ? done / secs / 1e6 : 0.0);
+    std::fflush(stderr);
+  }
+
+  std::string what_;
+  bool active_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+// Seals the files to attach into the home's staging area, for the daemon to
+// take over (the daemon never reads the operator's files: under systemd it
+// cannot). Files are read once, never whole in memory.
+class Staged {
+ public:
+  explicit Staged(const Home& home) : home_(home) {}
+  ~Staged() {
+    if (keep_) return;
+    for (const auto& a : items_) ::unlink((home_.staging() + "/" + a.staged_path()).c_str());
+  }
+  Status Add(const std::string& path, const std::string& message_id) {
+    std::error_code ec;
+    std::filesystem::create_directories(home_.staging(), ec);
+    if (ec) {
+      return MakeError(Code::kUnavailable,
+                       "cannot create " + home_.staging() + ": " + ec.message());
+    }
+    const std::string name = std::filesystem::path(path).filename().string();
+    const std::string staged = message_id + "." + std::to_string(items_.size()) + "." +
+                               ToHex(RandomBytes(8));
+    std::string raw = RandomBytes(kAttachmentKeyBytes);
+    SecretBytes key = SecretBytes::From(raw);
+    WipeString(raw);
+    ProgressBar bar("sealing " + name);
+    ROG_ASSIGN_OR_RETURN(SealedFile sealed,
+                         SealFile(path, home_.staging() + "/" + staged, key, message_id,
+                                  kDefaultChunkBytes, bar.callback()));
+    control::StagedAttachment a;
+    a.set_name(name);
+    a.set_size(sealed.size);
+    a.set_sha256(sealed.sha256);
+    a.set_key(std::string(key.view()));
+    a.set_chunk_size(kDefaultChunkBytes);
+    a.set_staged_path(staged);
+    items_.push_back(std::move(a));
+    return {};
+  }
+  Status AddAll(const std::vector<std::string>& paths, const std::string& message_id) {
+    for (const auto& p : paths) ROG_RETURN_IF_ERROR(Add(p, message_id));
+    return {};
+  }
+  void CopyTo(google::protobuf::RepeatedPtrField<control::StagedAttachment>* out) const {
+    for (const auto& a : items_) *out->Add() = a;
+  }
+  bool empty() const { return items_.empty(); }
+  // The daemon took the files over.
+  void Keep() { keep_ = true; }
+
+ private:
+  const Home& home_;
+  std::vector<control::StagedAttachment> items_;
+  bool keep_ = false;
+};
 
 // ---------------------------------------------------------------- init
 struct InitArgs {
@@ -286,6 +386,7 @@ struct SendArgs {
   std::string to, subject, body, body_file, stdin_marker, priority = "normal", kind = "info",
                                                         in_reply_to, case_id, expires,
                                                         handling = "H0", handling_note;
+  std::vector<std::string> attach;
   bool body_set = false;
   bool json = false;
 };
@@ -341,11 +442,129 @@ int RunSend(const Home& home, const SendArgs& a) {
     if (*d <= 0) return Fail("--expires must be a positive duration", {}, kExitUsage);
     s->set_expires_in_us(*d);
   }
+  Staged staged(home);
+  if (!a.attach.empty()) {
+    s->set_message_id(NewMessageId(SystemClock().NowMicros()));
+    if (auto st = staged.AddAll(a.attach, s->message_id()); !st.ok()) return Fail(st.error());
+    staged.CopyTo(s->mutable_attachments());
+  }
   int code = kExitOk;
   auto resp = Call(home, req, &code);
   if (!resp) return code;
+  staged.Keep();
   if (a.json) PrintJson({{"id", resp->sent_id()}});
   else std::cout << resp->sent_id() << "\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- fetch
+int RunFetch(const Home& home, const std::string& id, uint32_t index, const std::string& out,
+             bool force) {
+  if (out.empty() || out == "-") {
+    return Fail("fetch writes to a file: pass -o FILE", {}, kExitUsage);
+  }
+  control::ControlRequest req;
+  req.mutable_fetch()->set_id(id);
+  req.mutable_fetch()->set_attachment(index);
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  const auto& f = resp->fetch();
+  if (force) ::unlink(out.c_str());
+  SecretBytes key = SecretBytes::From(f.key());
+  ProgressBar bar("decrypting " + f.name());
+  if (auto s = OpenFile(f.path(), out, key, f.message_id(), f.size(), f.sha256(), f.chunk_size(),
+                        bar.callback());
+      !s.ok()) {
+    if (s.error().code == Code::kAlreadyExists) {
+      return Fail(s.error().message, "choose another name or pass --force");
+    }
+    return Fail(s.error(), s.error().code == Code::kDataLoss ? kExitVerify : kExitError);
+  }
+  std::cerr << "wrote " << f.name() << " (" << f.size() << " bytes, SHA-256 "
+            << ToHex(f.sha256()) << ", checked) to " << out << "\n";
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- requests
+int RunRequestNew(const Home& home, const std::string& file, const std::string& to,
+                  const std::vector<std::string>& attach, const std::string& handling,
+                  const std::string& handling_note, bool json) {
+  auto text = ReadFile(file, "request file");
+  if (!text.ok()) return Fail(text.error());
+  std::vector<std::string> problems;
+  auto parsed = ParseRequestJson(*text, SystemClock().NowMicros(), &problems, to);
+  if (!parsed.ok()) {
+    if (problems.empty()) problems.push_back(parsed.error().message);
+    for (const auto& p : problems) std::fprintf(stderr, "rogatory: error: %s: %s\n", file.c_str(), p.c_str());
+    std::fprintf(stderr, "rogatory: hint: nothing was sent; the request form is described in docs/examples/README.md\n");
+    return kExitError;
+  }
+  const mla::MlaRequest& r = *parsed;
+  control::ControlRequest req;
+  auto* s = req.mutable_send();
+  s->add_to(r.requested_authority());
+  s->set_subject(RequestSubject(r));
+  s->set_kind(wire::KIND_REQUEST);
+  s->set_priority(static_cast<uint32_t>(r.priority()));
+  s->set_body(SerializeCanonical(r));
+  static const std::map<std::string, uint32_t> kHandling = {{"H0", 0}, {"H1", 1}, {"H2", 2}, {"H3", 3}};
+  s->set_handling(kHandling.at(handling));
+  if (s->handling() == 3 && handling_note.empty()) {
+    return Fail("handling code H3 needs --handling-note TEXT stating the restrictions", {},
+                kExitUsage);
+  }
+  s->set_handling_note(handling_note);
+  Staged staged(home);
+  if (!attach.empty()) {
+    s->set_message_id(NewMessageId(SystemClock().NowMicros()));
+    if (auto st = staged.AddAll(attach, s->message_id()); !st.ok()) return Fail(st.error());
+    staged.CopyTo(s->mutable_attachments());
+  }
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  staged.Keep();
+  if (json) PrintJson({{"id", resp->sent_id()}});
+  else std::cout << resp->sent_id() << "\n";
+  return kExitOk;
+}
+
+int RunRequestUpdate(const Home& home, const std::string& id, const std::string& state,
+                     const std::string& note, const std::vector<std::string>& attach, bool json) {
+  auto st = ParseState(state);
+  if (!st.ok()) return Fail(st.error(), kExitUsage);
+  if (*st == mla::STATE_REFUSED && note.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Fail("refusing a request needs the grounds: pass --note TEXT", {}, kExitUsage);
+  }
+  control::ControlRequest req;
+  auto* u = req.mutable_request_update();
+  u->set_id(id);
+  u->set_state(state);
+  u->set_note(note);
+  Staged staged(home);
+  if (!attach.empty()) {
+    u->set_message_id(NewMessageId(SystemClock().NowMicros()));
+    if (auto s = staged.AddAll(attach, u->message_id()); !s.ok()) return Fail(s.error());
+    staged.CopyTo(u->mutable_attachments());
+  }
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  staged.Keep();
+  if (json) PrintJson({{"id", resp->sent_id()}});
+  else std::cout << resp->sent_id() << "\n";
+  return kExitOk;
+}
+
+int RunRequestList(const Home& home, bool json) {
+  control::ControlRequest req;
+  req.mutable_requests();
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  if (json) PrintJson(RequestListJson(resp->requests()));
+  else std::cout << RequestListText(resp->requests());
   return kExitOk;
 }
 
@@ -497,6 +716,8 @@ int Main(int argc, char** argv) {
   send_cmd->add_option("--handling", send.handling, "handling code H0 (default), H1, H2, H3")
       ->check(CLI::IsMember({"H0", "H1", "H2", "H3", "h0", "h1", "h2", "h3"}));
   send_cmd->add_option("--handling-note", send.handling_note, "restrictions, for H3");
+  send_cmd->add_option("--attach", send.attach, "attach FILE (repeatable)")
+      ->check(CLI::ExistingFile);
   send_cmd->add_flag("--json", send.json, "print JSON");
   send_cmd->callback([&] { exit_code = RunSend(home(), send); });
 
@@ -524,6 +745,49 @@ int Main(int argc, char** argv) {
   export_cmd->add_flag("--force", force, "overwrite the bundle file");
   export_cmd->callback(
       [&] { exit_code = RunExport(home(), msg_id, out, permission_ref, force); });
+
+  uint32_t attachment_index = 0;
+  auto* fetch_cmd = app.add_subcommand("fetch", "decrypt an attachment to a file, checking its SHA-256");
+  fetch_cmd->add_option("MSG", msg_id, "message id, or FROM/ID")->required();
+  fetch_cmd->add_option("--attachment", attachment_index, "attachment number, from 0")->required();
+  fetch_cmd->add_option("-o,--output", out, "file to write")->required();
+  fetch_cmd->add_flag("--force", force, "overwrite the file");
+  fetch_cmd->callback(
+      [&] { exit_code = RunFetch(home(), msg_id, attachment_index, out, force); });
+
+  auto* request_cmd = app.add_subcommand("request", "structured MLA requests and their life cycle");
+  request_cmd->require_subcommand(1);
+  request_cmd->fallthrough();
+  std::string request_file, request_to, state, note, req_handling = "H0", req_handling_note;
+  std::vector<std::string> attach;
+  auto* request_new = request_cmd->add_subcommand("new", "send a structured MLA request");
+  request_new->add_option("--from-file", request_file, "request in the JSON form (docs/examples)")
+      ->required();
+  request_new->add_option("--to", request_to, "requested authority's node id (overrides the file)");
+  request_new->add_option("--attach", attach, "attach FILE (repeatable)")->check(CLI::ExistingFile);
+  request_new->add_option("--handling", req_handling, "handling code H0 (default), H1, H2, H3")
+      ->check(CLI::IsMember({"H0", "H1", "H2", "H3"}));
+  request_new->add_option("--handling-note", req_handling_note, "restrictions, for H3");
+  request_new->add_flag("--json", json, "print JSON");
+  request_new->callback([&] {
+    exit_code = RunRequestNew(home(), request_file, request_to, attach, req_handling,
+                              req_handling_note, json);
+  });
+  auto* request_update = request_cmd->add_subcommand("update", "signed status update of a request");
+  request_update->add_option("MSG", msg_id, "request id, or FROM/ID")->required();
+  request_update->add_option("--state", state,
+                             "acknowledged, in_progress, executed, partially_executed, refused "
+                             "(requested side) or withdrawn (requester)")
+      ->required();
+  request_update->add_option("--note", note, "comment; the grounds, for refused");
+  request_update->add_option("--attach", attach, "attach FILE (repeatable), e.g. results")
+      ->check(CLI::ExistingFile);
+  request_update->add_flag("--json", json, "print JSON");
+  request_update->callback(
+      [&] { exit_code = RunRequestUpdate(home(), msg_id, state, note, attach, json); });
+  auto* request_list = request_cmd->add_subcommand("list", "requests with state, history, deadlines");
+  request_list->add_flag("--json", json, "print JSON");
+  request_list->callback([&] { exit_code = RunRequestList(home(), json); });
 
   std::string bundle_file, expect;
   auto* verify_cmd = app.add_subcommand("verify", "check a bundle offline; exit 3 if anything fails");

@@ -3,7 +3,10 @@
 #include <sstream>
 
 #include "keys/crypto.h"
+#include "keys/strict_parse.h"
 #include "node/clock.h"
+#include "node/request.h"
+#include "proto/mla.pb.h"
 
 namespace rogatory::cli {
 
@@ -26,7 +29,7 @@ std::string KindName(uint32_t k) {
   }
 }
 
-std::string HandlingName(uint32_t h) { return "H" + std::to_string(h <= 3 ? h : 0); }
+std::string HandlingName(uint32_t h) { return {'H', static_cast<char>('0' + (h <= 3 ? h : 0))}; }
 
 namespace {
 
@@ -90,6 +93,22 @@ ordered_json ShowJson(const control::MessageInfo& m) {
     j["attachments"].push_back(
         {{"name", a.name()}, {"size", a.size()}, {"sha256", ToHex(a.sha256())}});
   }
+  // Structured bodies, decoded: a request in its JSON form, a status update.
+  if (m.kind() == 1) {
+    mla::MlaRequest r;
+    if (ParseStrict(m.body(), &r, "request").ok() && ValidateRequest(r).ok()) {
+      j["request"] = RequestToJson(r);
+    }
+  } else if (m.kind() == 3) {
+    mla::StatusUpdate u;
+    if (ParseStrict(m.body(), &u, "status").ok() && ValidateStatusUpdate(u).ok()) {
+      j["status_update"] = {{"request_id", u.request_id()},
+                            {"state", std::string(StateName(u.state()))},
+                            {"sequence", u.sequence()},
+                            {"note", u.note()},
+                            {"at", Rfc3339(u.created_at())}};
+    }
+  }
   j["signature"] = {{"valid", m.signature_valid()}};
   j["receipts"] = ordered_json::array();
   for (const auto& r : m.receipts()) {
@@ -115,6 +134,17 @@ ordered_json StatusJson(const control::StatusResponse& s) {
                        : ordered_json();
   };
   j["oldest_queued_age_seconds"] = age(s.oldest_queued_at());
+  j["requests_overdue"] = {{"as_requester", s.requests_overdue_out()},
+                           {"as_requested", s.requests_overdue_in()}};
+  j["receiving"] = ordered_json::array();
+  for (const auto& t : s.receiving()) {
+    j["receiving"].push_back({{"from", t.peer()},
+                              {"id", t.message_id()},
+                              {"done_bytes", t.done_bytes()},
+                              {"total_bytes", t.total_bytes()}});
+  }
+  j["attachment_bytes_sent"] = s.attachment_bytes_sent();
+  j["attachment_bytes_received"] = s.attachment_bytes_received();
   j["peers"] = ordered_json::array();
   for (const auto& p : s.peers()) {
     j["peers"].push_back(
@@ -130,6 +160,55 @@ ordered_json StatusJson(const control::StatusResponse& s) {
          {"last_error", p.last_error().empty() ? ordered_json() : ordered_json(p.last_error())}});
   }
   return j;
+}
+
+ordered_json RequestListJson(const control::RequestList& list) {
+  auto arr = ordered_json::array();
+  for (const auto& r : list.items()) {
+    ordered_json j;
+    j["id"] = r.id();
+    j["from"] = r.from();
+    j["to"] = r.to();
+    j["state"] = r.state();
+    j["deadline"] = r.deadline() > 0 ? ordered_json(Rfc3339(r.deadline())) : ordered_json();
+    j["overdue"] = r.overdue();
+    j["direction"] = r.direction();
+    j["subject"] = r.subject();
+    j["case_reference"] = r.case_reference();
+    j["priority"] = PriorityName(r.priority());
+    j["created_at"] = Rfc3339(r.created_at());
+    j["history"] = ordered_json::array();
+    for (const auto& h : r.history()) {
+      ordered_json e;
+      e["state"] = h.state();
+      e["by"] = h.by();
+      e["at"] = Rfc3339(h.at());
+      e["note"] = h.note();
+      e["seq"] = h.seq();
+      e["message_id"] = h.message_id().empty() ? ordered_json() : ordered_json(h.message_id());
+      j["history"].push_back(std::move(e));
+    }
+    arr.push_back(std::move(j));
+  }
+  return arr;
+}
+
+std::string RequestListText(const control::RequestList& list) {
+  if (list.items().empty()) return "no requests\n";
+  std::ostringstream os;
+  for (const auto& r : list.items()) {
+    os << r.id() << "  " << (r.direction() == "out" ? "to " + r.to() : "from " + r.from())
+       << "  " << r.state();
+    if (r.deadline() > 0) os << "  deadline " << Rfc3339(r.deadline()).substr(0, 10);
+    if (r.overdue()) os << "  OVERDUE";
+    os << "  [" << PriorityName(r.priority()) << "]  " << r.case_reference() << "\n";
+    for (const auto& h : r.history()) {
+      os << "    " << Rfc3339(h.at()).substr(0, 19) << "Z  " << h.state() << " by " << h.by();
+      if (!h.note().empty()) os << ": " << h.note();
+      os << "\n";
+    }
+  }
+  return os.str();
 }
 
 ordered_json VerifyJson(const VerifyReport& r) {
@@ -205,12 +284,23 @@ std::string ShowText(const control::MessageInfo& m) {
   if (m.direction() == "in") os << "Received:  " << Rfc3339(m.received_at()) << "\n";
   else os << "State:     " << m.state() << "\n";
   if (!m.in_reply_to().empty()) os << "Reply to:  " << m.in_reply_to() << "\n";
+  for (int i = 0; i < m.attachments_size(); ++i) {
+    const auto& a = m.attachments(i);
+    os << "Attachment " << i << ": " << a.name() << " (" << a.size() << " bytes, SHA-256 "
+       << ToHex(a.sha256()) << ")\n";
+  }
   os << "Signature: " << (m.signature_valid() ? "valid" : "INVALID") << "\n";
   for (const auto& r : m.receipts()) {
     os << "Receipt:   " << r.recipient() << " at " << TimeOrNull(r.received_at())
        << (r.valid() ? " (signature valid)" : " (signature INVALID)") << "\n";
   }
-  os << "\n" << m.body();
+  os << "\n";
+  mla::MlaRequest req;
+  if (m.kind() == 1 && ParseStrict(m.body(), &req, "request").ok() && ValidateRequest(req).ok()) {
+    os << RequestToJson(req).dump(2) << "\n";
+    return os.str();
+  }
+  os << m.body();
   if (!m.body().empty() && m.body().back() != '\n') os << "\n";
   return os.str();
 }
@@ -230,6 +320,14 @@ std::string StatusText(const control::StatusResponse& s) {
     }
     if (!p.last_error().empty()) os << ", last error: " << p.last_error();
     os << "\n";
+  }
+  if (s.requests_overdue_out() + s.requests_overdue_in() > 0) {
+    os << "requests past their deadline: " << s.requests_overdue_out() << " sent by us, "
+       << s.requests_overdue_in() << " sent to us\n";
+  }
+  for (const auto& t : s.receiving()) {
+    os << "  receiving " << t.message_id() << " from " << t.peer() << ": " << t.done_bytes()
+       << " of " << t.total_bytes() << " bytes\n";
   }
   return os.str();
 }

@@ -20,6 +20,8 @@ nlohmann::ordered_json OutboxJson(const control::MessageInfo& m);
 nlohmann::ordered_json ShowJson(const control::MessageInfo& m);
 nlohmann::ordered_json StatusJson(const control::StatusResponse& s);
 nlohmann::ordered_json VerifyJson(const VerifyReport& r);
+nlohmann::ordered_json RequestListJson(const control::RequestList& list);
+std::string RequestListText(const control::RequestList& list);
 
 std::string InboxText(const control::MessageList& list);
 std::string OutboxText(const control::MessageList& list);
