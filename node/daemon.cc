@@ -553,11 +553,18 @@ class DaemonImpl {
   }
 
   // ------------------------------------------------------------ requests
+  // A message of kind request is a structured MLA request when its body is
+  // an MlaRequest (version set); otherwise it is free text (`send --kind
+  // request`), which is delivered but not tracked.
+  static bool IsStructuredRequest(const wire::InnerHeader& inner, const std::string& body,
+                                  mla::MlaRequest* out) {
+    return inner.kind() == wire::KIND_REQUEST && ParseStrict(body, out, "MLA request").ok() &&
+           out->version() != 0;
+  }
+
   // A request (SPEC 7) on its way out: a valid MLA request for exactly the
   // one authority it names.
-  Status CheckOutgoingRequest(const Draft& d) {
-    mla::MlaRequest req;
-    ROG_RETURN_IF_ERROR(ParseStrict(d.body, &req, "MLA request"));
+  Status CheckOutgoingRequest(const Draft& d, const mla::MlaRequest& req) {
     ROG_RETURN_IF_ERROR(ValidateRequest(req));
     if (d.recipients.size() != 1) {
       return MakeError(Code::kInvalidArgument, "a request goes to exactly one requested authority");
@@ -570,9 +577,8 @@ class DaemonImpl {
     return {};
   }
 
-  Status RecordOutgoingRequest(const Draft& d, const OutboxRow& row) {
-    mla::MlaRequest req;
-    ROG_RETURN_IF_ERROR(ParseStrict(d.body, &req, "MLA request"));
+  Status RecordOutgoingRequest(const Draft& d, const OutboxRow& row,
+                               const mla::MlaRequest& req) {
     RequestRow r;
     r.requester = me->fingerprint();
     r.request_id = d.message_id;
@@ -634,11 +640,8 @@ class DaemonImpl {
                        const OpenedMessage& opened) {
     const wire::InnerHeader& inner = opened.inner;
     const std::string& body = opened.payload.body();
-    if (inner.kind() == wire::KIND_REQUEST) {
-      mla::MlaRequest req;
-      if (auto s = ParseStrict(body, &req, "MLA request"); !s.ok()) {
-        return MakeError(Code::kInvalidArgument, "not a valid MLA request: " + s.error().message);
-      }
+    mla::MlaRequest req;
+    if (IsStructuredRequest(inner, body, &req)) {
       if (auto s = ValidateRequest(req); !s.ok()) {
         return MakeError(Code::kInvalidArgument, "not a valid MLA request: " + s.error().message);
       }
@@ -679,9 +682,8 @@ class DaemonImpl {
   Status ApplyIncoming(const Peer& peer, const wire::OuterHeader& outer,
                        const OpenedMessage& opened, const std::string& env_sha, int64_t now) {
     const std::string& body = opened.payload.body();
-    if (opened.inner.kind() == wire::KIND_REQUEST) {
-      mla::MlaRequest req;
-      ROG_RETURN_IF_ERROR(ParseStrict(body, &req, "MLA request"));
+    mla::MlaRequest req;
+    if (IsStructuredRequest(opened.inner, body, &req)) {
       RequestRow r;
       r.requester = outer.sender();
       r.request_id = outer.message_id();
@@ -1673,9 +1675,9 @@ class DaemonImpl {
     row.envelope = std::move(envelope);
     row.envelope_sha256 = Sha256(row.envelope);
     row.inner_sha256 = std::move(inner_sha);
-    if (d.inner.kind() == wire::KIND_REQUEST) {
-      ROG_RETURN_IF_ERROR(CheckOutgoingRequest(d));
-    }
+    mla::MlaRequest structured;
+    const bool is_request = IsStructuredRequest(d.inner, d.body, &structured);
+    if (is_request) ROG_RETURN_IF_ERROR(CheckOutgoingRequest(d, structured));
     if (!attachments.empty()) ROG_RETURN_IF_ERROR(MoveStaged(req, d.message_id));
     ROG_RETURN_IF_ERROR(EnsureTx());
     ROG_RETURN_IF_ERROR(store->Savepoint());
@@ -1684,9 +1686,7 @@ class DaemonImpl {
     if (s.ok() && !attachments.empty()) {
       s = store->InsertAttachments(me->fingerprint(), d.message_id, attachments);
     }
-    if (s.ok() && d.inner.kind() == wire::KIND_REQUEST) {
-      s = RecordOutgoingRequest(d, row);
-    }
+    if (s.ok() && is_request) s = RecordOutgoingRequest(d, row, structured);
     if (s.ok() && also) s = also(d.message_id, row.envelope_sha256);
     if (s.ok()) s = store->Release();
     if (!s.ok()) {

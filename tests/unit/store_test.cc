@@ -152,14 +152,17 @@ TEST_F(StoreTest, MigratesAVersion1StoreAndKeepsItsDedupRecords) {
     // Turn it back into what schema 1 looked like.
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("DROP TABLE seen; DROP INDEX outbox_prev; DROP INDEX outbox_ready; "
-            "DROP INDEX outbox_expiry; "
+            "DROP INDEX outbox_expiry; DROP TABLE requests; DROP TABLE request_history; "
+            "DROP TABLE attachments; "
             "UPDATE meta SET value='1' WHERE key='schema_version'");
   }
   auto s = Store::Open(path);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_TRUE((*s)->FindSeen(std::string(20, 'a'), "old")->has_value());
   SQLite::Database db(path);
-  EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key='schema_version'").getString(), "3");
+  EXPECT_EQ(db.execAndGet("SELECT value FROM meta WHERE key='schema_version'").getString(),
+            std::to_string(kSchemaVersion));
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM requests").getInt(), 0);
 }
 
 }  // namespace
