@@ -71,6 +71,19 @@ Party PartyOf(const std::string& fp, const std::map<std::string, VerifiedCard>& 
 
 }  // namespace
 
+// A receipt names every attachment the recipient stored and checked, in
+// order, with the SHA-256 and size the signed inner header gives.
+static Status ReceiptCoversAttachments(const wire::Receipt& receipt, const wire::InnerHeader& inner) {
+  bool same = receipt.attachments_size() == inner.attachments_size();
+  for (int i = 0; same && i < inner.attachments_size(); ++i) {
+    same = receipt.attachments(i).sha256() == inner.attachments(i).sha256() &&
+           receipt.attachments(i).size() == inner.attachments(i).size();
+  }
+  if (same) return {};
+  return MakeError(Code::kUnauthenticated,
+                   "receipt does not name the message's attachments as the sender signed them");
+}
+
 VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fingerprint) {
   VerifyReport r;
   Checker check(&r);
@@ -158,6 +171,9 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
     r.handling = HandlingName(opened->inner.handling());
     r.handling_note = opened->inner.handling_note();
     r.body_sha256_hex = ToHex(opened->body_sha256);
+    for (const auto& a : opened->inner.attachments()) {
+      r.attachments.push_back({a.name(), a.size(), ToHex(a.sha256())});
+    }
   }
 
   const std::string envelope_sha = Sha256(b.envelope());
@@ -175,6 +191,7 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
         who = FingerprintText(rc);
         st = CheckReceiptMatches(*verified, outer.message_id(), outer.sender(), rc,
                                  envelope_sha, opened.ok() ? opened->inner_signed_sha256 : "");
+        if (st.ok() && opened.ok()) st = ReceiptCoversAttachments(*verified, opened->inner);
         if (st.ok()) {
           r.receipts.push_back({card->second.card.node_id(), who, verified->received_at()});
         }

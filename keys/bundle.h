@@ -58,6 +58,14 @@ struct VerifyReport {
     int64_t received_at_us = 0;
   };
   std::vector<ReceiptSummary> receipts;
+  // Attachments named in the signed inner header: a file can be checked
+  // against them (`verify --attachment FILE`).
+  struct AttachmentSummary {
+    std::string name;
+    uint64_t size = 0;
+    std::string sha256_hex;
+  };
+  std::vector<AttachmentSummary> attachments;
   std::vector<Check> checks;
   std::vector<std::string> errors;
 };

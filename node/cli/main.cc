@@ -458,17 +458,15 @@ int RunSend(const Home& home, const SendArgs& a) {
 }
 
 // ---------------------------------------------------------------- fetch
-int RunFetch(const Home& home, const std::string& id, uint32_t index, const std::string& out,
-             bool force) {
-  if (out.empty() || out == "-") {
-    return Fail("fetch writes to a file: pass -o FILE", {}, kExitUsage);
-  }
+// Decrypts attachment `index` of message `id` to `out`, checking every chunk
+// and the SHA-256. Returns the attachment's description.
+Result<control::FetchResponse> FetchTo(const Home& home, const std::string& id, uint32_t index,
+                                       const std::string& out, bool force, int* exit_code) {
   control::ControlRequest req;
   req.mutable_fetch()->set_id(id);
   req.mutable_fetch()->set_attachment(index);
-  int code = kExitOk;
-  auto resp = Call(home, req, &code);
-  if (!resp) return code;
+  auto resp = Call(home, req, exit_code);
+  if (!resp) return MakeError(Code::kUnavailable, "");  // already reported
   const auto& f = resp->fetch();
   if (force) ::unlink(out.c_str());
   SecretBytes key = SecretBytes::From(f.key());
@@ -477,13 +475,25 @@ int RunFetch(const Home& home, const std::string& id, uint32_t index, const std:
                         bar.callback());
       !s.ok()) {
     if (s.error().code == Code::kAlreadyExists) {
-      return Fail(s.error().message, "choose another name or pass --force");
+      *exit_code = Fail(s.error().message, "choose another name or pass --force");
+    } else {
+      *exit_code = Fail(s.error(), s.error().code == Code::kDataLoss ? kExitVerify : kExitError);
     }
-    return Fail(s.error(), s.error().code == Code::kDataLoss ? kExitVerify : kExitError);
+    return MakeError(s.error().code, "");
   }
   std::cerr << "wrote " << f.name() << " (" << f.size() << " bytes, SHA-256 "
             << ToHex(f.sha256()) << ", checked) to " << out << "\n";
-  return kExitOk;
+  return f;
+}
+
+int RunFetch(const Home& home, const std::string& id, uint32_t index, const std::string& out,
+             bool force) {
+  if (out.empty() || out == "-") {
+    return Fail("fetch writes to a file: pass -o FILE", {}, kExitUsage);
+  }
+  int code = kExitOk;
+  (void)FetchTo(home, id, index, out, force, &code);
+  return code;
 }
 
 // ---------------------------------------------------------------- requests
@@ -611,7 +621,7 @@ int RunStatus(const Home& home, bool json) {
 }
 
 int RunExport(const Home& home, const std::string& id, const std::string& out,
-              const std::string& permission_ref, bool force) {
+              const std::string& permission_ref, const std::string& attachments_dir, bool force) {
   control::ControlRequest req;
   req.mutable_export_bundle()->set_id(id);
   req.mutable_export_bundle()->set_permission_ref(permission_ref);
@@ -621,16 +631,66 @@ int RunExport(const Home& home, const std::string& id, const std::string& out,
   // 0600: a bundle discloses the content key of its message.
   if (auto s = WriteFile(out, resp->bundle(), force, 0600); !s.ok()) return Fail(s.error());
   if (out != "-") std::cerr << "wrote provenance bundle of " << id << " to " << out << "\n";
+  if (attachments_dir.empty()) return kExitOk;
+  // The attachments themselves, decrypted and checked, beside the bundle:
+  // `verify BUNDLE --attachment FILE` checks them against the signed hashes.
+  control::ControlRequest show;
+  show.mutable_show()->set_id(id);
+  auto shown = Call(home, show, &code);
+  if (!shown) return code;
+  std::error_code ec;
+  std::filesystem::create_directories(attachments_dir, ec);
+  if (ec) return Fail("cannot create " + attachments_dir + ": " + ec.message());
+  const auto& list = shown->message().attachments();
+  for (int i = 0; i < list.size(); ++i) {
+    const std::string path = attachments_dir + "/" + std::to_string(i) + "-" + list[i].name();
+    if (!FetchTo(home, id, static_cast<uint32_t>(i), path, force, &code).ok()) return code;
+  }
   return kExitOk;
 }
 
-int RunVerify(const std::string& file, const std::string& expect, bool json) {
+// SHA-256 of a file, streamed.
+Result<std::string> FileSha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return MakeError(Code::kNotFound, "cannot read " + path + ": " + std::strerror(errno));
+  std::vector<char> buf(1 << 20);
+  Sha256Stream sha;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    sha.Update({buf.data(), static_cast<size_t>(in.gcount())});
+  }
+  if (in.bad()) return MakeError(Code::kUnavailable, "cannot read " + path);
+  return sha.Finish();
+}
+
+int RunVerify(const std::string& file, const std::string& expect,
+              const std::vector<std::string>& attachment_files, bool json) {
   if (!expect.empty()) {
     if (auto fp = ParseFingerprint(expect); !fp.ok()) return Fail(fp.error(), kExitUsage);
   }
   auto text = ReadFile(file, "bundle");
   if (!text.ok()) return Fail(text.error());
-  const VerifyReport r = VerifyBundle(*text, expect);
+  VerifyReport r = VerifyBundle(*text, expect);
+  // Files given with --attachment must be attachments the sender signed.
+  for (const auto& path : attachment_files) {
+    auto sha = FileSha256(path);
+    if (!sha.ok()) return Fail(sha.error());
+    std::error_code ec;
+    const uint64_t size = std::filesystem::file_size(path, ec);
+    const std::string hex = ToHex(*sha);
+    std::string matched;
+    for (const auto& a : r.attachments) {
+      if (a.sha256_hex == hex && a.size == size) matched = a.name;
+    }
+    Check c{"attachment_file", !matched.empty(),
+            matched.empty() ? path + " (sha256 " + hex + ") is not an attachment of this message"
+                            : path + " is attachment " + matched + " (sha256 " + hex + ")"};
+    if (!c.ok) {
+      r.errors.push_back(c.detail);
+      r.valid = false;
+    }
+    r.checks.push_back(std::move(c));
+  }
   if (json) PrintJson(VerifyJson(r));
   else std::cout << VerifyText(r);
   if (!r.valid) {
@@ -742,9 +802,13 @@ int Main(int argc, char** argv) {
   export_cmd->add_option("-o,--output", out, "bundle file (- for stdout)")->required();
   export_cmd->add_option("--permission-ref", permission_ref,
                          "the sender's permission, required for H1 and H2 messages");
+  std::string attachments_dir;
+  export_cmd->add_option("--attachments-dir", attachments_dir,
+                         "also write the decrypted attachments (N-NAME) into DIR");
   export_cmd->add_flag("--force", force, "overwrite the bundle file");
-  export_cmd->callback(
-      [&] { exit_code = RunExport(home(), msg_id, out, permission_ref, force); });
+  export_cmd->callback([&] {
+    exit_code = RunExport(home(), msg_id, out, permission_ref, attachments_dir, force);
+  });
 
   uint32_t attachment_index = 0;
   auto* fetch_cmd = app.add_subcommand("fetch", "decrypt an attachment to a file, checking its SHA-256");
@@ -793,8 +857,12 @@ int Main(int argc, char** argv) {
   auto* verify_cmd = app.add_subcommand("verify", "check a bundle offline; exit 3 if anything fails");
   verify_cmd->add_option("BUNDLE", bundle_file, "bundle file")->required();
   verify_cmd->add_option("--expect-fingerprint", expect, "the sender must have this fingerprint");
+  std::vector<std::string> attachment_files;
+  verify_cmd->add_option("--attachment", attachment_files,
+                         "check FILE against the attachments' signed SHA-256 (repeatable)");
   verify_cmd->add_flag("--json", json, "print JSON");
-  verify_cmd->callback([&] { exit_code = RunVerify(bundle_file, expect, json); });
+  verify_cmd->callback(
+      [&] { exit_code = RunVerify(bundle_file, expect, attachment_files, json); });
 
   try {
     app.parse(argc, argv);

@@ -234,6 +234,10 @@ ordered_json VerifyJson(const VerifyReport& r) {
                              {"received_at", Rfc3339(rc.received_at_us)}});
   }
   if (!r.permission_ref.empty()) j["permission_ref"] = r.permission_ref;
+  j["attachments"] = ordered_json::array();
+  for (const auto& a : r.attachments) {
+    j["attachments"].push_back({{"name", a.name}, {"size", a.size}, {"sha256", a.sha256_hex}});
+  }
   j["checks"] = ordered_json::array();
   for (const auto& c : r.checks) {
     j["checks"].push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
@@ -344,6 +348,10 @@ std::string VerifyText(const VerifyReport& r) {
   }
   if (r.created_at_us > 0) os << "  created:   " << Rfc3339(r.created_at_us) << "\n";
   if (!r.body_sha256_hex.empty()) os << "  body sha256: " << r.body_sha256_hex << "\n";
+  for (const auto& a : r.attachments) {
+    os << "  attachment: " << a.name << " (" << a.size << " bytes) sha256 " << a.sha256_hex
+       << "\n";
+  }
   for (const auto& c : r.checks) {
     os << "  [" << (c.ok ? " ok " : "FAIL") << "] " << c.name << ": " << c.detail << "\n";
   }

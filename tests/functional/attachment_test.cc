@@ -215,6 +215,41 @@ TEST_F(AttachmentTest, TamperedChunkIsDetectedAndTheMessageIsNotDelivered) {
   EXPECT_TRUE(a.WaitOutboxState(ok, "delivered")) << a.Log() << b.Log();
 }
 
+TEST_F(AttachmentTest, BundleNamesTheAttachmentsAndVerifyChecksFilesAgainstThem) {
+  const std::string file = dir.path() + "/ledger.xlsx";
+  const std::string sha = MakeFile(file, (3ull << 20) + 17);
+  a.Start();
+  b.Start();
+  const std::string id = a.Send({"--to", "de-bka", "--subject", "ledger", "--body", "x",
+                                 "--handling", "H2", "--attach", file});
+  ASSERT_TRUE(a.WaitOutboxState(id, "delivered")) << a.Log() << b.Log();
+  const std::string bundle = dir.path() + "/ledger.bundle";
+  const std::string outdir = dir.path() + "/exported";
+  // H2: the export needs the sender's permission.
+  EXPECT_EQ(b.Cli({"export", id, "-o", bundle}).exit_code, 1);
+  auto ex = b.Cli({"export", id, "-o", bundle, "--permission-ref", "FR-PNAT-2026-77",
+                   "--attachments-dir", outdir});
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  EXPECT_EQ(FileSha(outdir + "/0-ledger.xlsx"), sha);
+
+  auto v = RunCmd({RogatoryBin(), "verify", bundle, "--json", "--attachment",
+                   outdir + "/0-ledger.xlsx"});
+  ASSERT_EQ(v.exit_code, 0) << v.out << v.err;
+  auto report = nlohmann::json::parse(v.out);
+  ASSERT_EQ(report["attachments"].size(), 1u);
+  EXPECT_EQ(report["attachments"][0]["sha256"], sha);
+  EXPECT_EQ(report["permission_ref"], "FR-PNAT-2026-77");
+  bool checked = false;
+  for (const auto& c : report["checks"]) checked |= c["name"] == "attachment_file" && c["ok"] == true;
+  EXPECT_TRUE(checked) << v.out;
+  // Any other file fails verification with exit 3.
+  const std::string other = dir.path() + "/other.bin";
+  MakeFile(other, 1000);
+  auto bad = RunCmd({RogatoryBin(), "verify", bundle, "--attachment", other});
+  EXPECT_EQ(bad.exit_code, 3) << bad.out;
+  EXPECT_NE(bad.err.find("is not an attachment of this message"), std::string::npos) << bad.err;
+}
+
 TEST_F(AttachmentTest, MissingAttachmentFileIsAUsageErrorAndSendsNothing) {
   a.Start();
   auto r = a.Cli({"send", "--to", "de-bka", "--subject", "s", "--body", "b", "--attach",
