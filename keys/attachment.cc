@@ -51,10 +51,10 @@ namespace {
 
 Status ValidateChunkBytes(uint32_t chunk_bytes) {
   if (chunk_bytes < kMinChunkBytes || chunk_bytes > kMaxChunkBytes) {
-    return MakeError(Code::kInvalidArgument,
-                     "attachment chunk size " + std::to_string(chunk_bytes) + " is outside [" +
-                         std::to_string(kMinChunkBytes) + ", " + std::to_string(kMaxChunkBytes) +
-                         "]");
+    return MakeError(Code::kInvalidArgument, "attachment chunk size " +
+                                                 std::to_string(chunk_bytes) + " is outside [" +
+                                                 std::to_string(kMinChunkBytes) + ", " +
+                                                 std::to_string(kMaxChunkBytes) + "]");
   }
   return {};
 }
@@ -122,9 +122,8 @@ void SealChunk(const SecretBytes& key, std::string_view message_id, uint64_t ind
   const std::string ad = ChunkAd(message_id, index, last);
   out->resize(plaintext.size() + kChunkTagBytes);
   unsigned long long len = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(U(out), &len, U(plaintext), plaintext.size(),
-                                             U(ad), ad.size(), nullptr, nonce.data(),
-                                             key.data());
+  crypto_aead_xchacha20poly1305_ietf_encrypt(U(out), &len, U(plaintext), plaintext.size(), U(ad),
+                                             ad.size(), nullptr, nonce.data(), key.data());
 }
 
 bool OpenChunk(const SecretBytes& key, std::string_view message_id, uint64_t index, bool last,
@@ -138,8 +137,7 @@ bool OpenChunk(const SecretBytes& key, std::string_view message_id, uint64_t ind
   out->resize(sealed.size() - kChunkTagBytes);
   unsigned long long len = 0;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(U(out), &len, nullptr, U(sealed), sealed.size(),
-                                                 U(ad), ad.size(), nonce.data(),
-                                                 key.data()) != 0) {
+                                                 U(ad), ad.size(), nonce.data(), key.data()) != 0) {
     out->clear();
     return false;
   }
@@ -166,8 +164,7 @@ Code CodeForErrno(int err) {
 }
 
 Error FileError(std::string_view verb, const std::string& path, int err) {
-  return MakeError(CodeForErrno(err),
-                   std::string(verb) + " " + path + ": " + std::strerror(err),
+  return MakeError(CodeForErrno(err), std::string(verb) + " " + path + ": " + std::strerror(err),
                    err == ENOSPC ? "free disk space and try again" : "");
 }
 
@@ -224,8 +221,8 @@ Status ReadAt(int fd, uint64_t offset, size_t length, std::string* buffer,
   buffer->resize(length);
   size_t done = 0;
   while (done < length) {
-    const ssize_t n = ::pread(fd, buffer->data() + done, length - done,
-                              static_cast<off_t>(offset + done));
+    const ssize_t n =
+        ::pread(fd, buffer->data() + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return FileError("cannot read", path, errno);
     if (n == 0) break;
@@ -580,10 +577,10 @@ Status ChunkVerifier::Accept(std::string_view sealed_chunk) {
   if (state_ != State::kAccepting) return Unusable();
   const uint64_t expected = SealedChunkLength(size_, chunk_bytes_, next_);
   if (sealed_chunk.size() != expected) {
-    return Fail(MakeError(Code::kInvalidArgument,
-                          "attachment chunk " + std::to_string(next_) + " has " +
-                              std::to_string(sealed_chunk.size()) + " bytes, expected " +
-                              std::to_string(expected)));
+    return Fail(
+        MakeError(Code::kInvalidArgument, "attachment chunk " + std::to_string(next_) + " has " +
+                                              std::to_string(sealed_chunk.size()) +
+                                              " bytes, expected " + std::to_string(expected)));
   }
   if (!OpenAt(next_, sealed_chunk, &plain_)) {
     return Fail(ChunkFailed(Code::kUnauthenticated, next_));
@@ -599,15 +596,14 @@ Result<uint64_t> ChunkVerifier::ResumeFrom(const std::string& path) {
   }
   auto opened = OpenInput(path, O_RDWR);
   if (!opened.ok() && opened.error().code == Code::kNotFound) return uint64_t{0};
-  if (!opened.ok()) return opened.error();
+  if (!opened.ok()) return Fail(opened.error()).error();
   InputFile& in = *opened;
 
   // Chunks wholly present: all of them, or those before the first one cut
   // short (every chunk but the last has the full length).
   const uint64_t sealed_size = SealedSize(size_, chunk_bytes_);
-  const uint64_t whole = in.size >= sealed_size
-                             ? count_
-                             : in.size / (uint64_t{chunk_bytes_} + kChunkTagBytes);
+  const uint64_t whole =
+      in.size >= sealed_size ? count_ : in.size / (uint64_t{chunk_bytes_} + kChunkTagBytes);
   auto produce = [&](Slot& slot) -> Result<Produced> {
     const uint64_t length = SealedChunkLength(size_, chunk_bytes_, slot.index);
     ROG_RETURN_IF_ERROR(ReadAt(in.fd.get(), SealedChunkOffset(slot.index, chunk_bytes_), length,
@@ -618,13 +614,16 @@ Result<uint64_t> ChunkVerifier::ResumeFrom(const std::string& path) {
     return Produced::kChunk;
   };
   auto consume = [&](Slot& slot) -> Status { return Advance(slot.plain); };
-  ROG_RETURN_IF_ERROR(RunPipeline(whole, produce, consume));
-
+  // Errors end the verifier: it may have accepted chunks the file still has
+  // after them, so only a fresh one can start over.
+  if (auto ran = RunPipeline(whole, produce, consume); !ran.ok()) {
+    return state_ == State::kFailed ? error_ : Fail(ran.error()).error();
+  }
   const uint64_t good_end = std::min(SealedChunkOffset(next_, chunk_bytes_), sealed_size);
   if (in.size != good_end && ::ftruncate(in.fd.get(), static_cast<off_t>(good_end)) != 0) {
-    return FileError("cannot truncate", path, errno);
+    return Fail(FileError("cannot truncate", path, errno)).error();
   }
-  if (::fsync(in.fd.get()) != 0) return FileError("cannot sync", path, errno);
+  if (::fsync(in.fd.get()) != 0) return Fail(FileError("cannot sync", path, errno)).error();
   return next_;
 }
 

@@ -143,7 +143,8 @@ class ChunkVerifier {
   // chunk and fsyncs it. Returns the number of chunks accepted (0 if the file
   // does not exist); next() equals it afterwards, and the caller appends
   // chunk next() onwards. An authentic final chunk with the wrong SHA-256 is
-  // the kDataLoss error of Accept; I/O errors are kUnavailable.
+  // the kDataLoss error of Accept; I/O errors are the file errors of
+  // SealFile. Any error makes the verifier unusable, as in Accept.
   Result<uint64_t> ResumeFrom(const std::string& path);
 
  private:

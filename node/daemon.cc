@@ -95,7 +95,7 @@ std::string FrameBytes(const wire::Frame& f) { return SerializeCanonical(f); }
 
 // A transfer with no chunk accepted for this long asks again from the first
 // chunk it lacks (a lost Want or Chunk, a reconnection).
-constexpr int64_t kTransferStallMs = 3000;
+constexpr int64_t kTransferStallMs = 1000;
 // Chunks one Want may ask for.
 constexpr uint32_t kMaxWantChunks = 64;
 
@@ -107,6 +107,9 @@ struct Receiving {
   wire::OuterHeader outer;
   std::unique_ptr<OpenedMessage> opened;
   Outgoing route;  // where the ack goes once complete
+  // Chunks of the current attachment that came ahead of their turn (the
+  // sender switched connections), at most one window of them.
+  std::map<uint64_t, std::string> early;
 };
 
 // An open staged file the sender reads chunks from.
@@ -370,7 +373,7 @@ class DaemonImpl {
         ResendQueueTo(peer.row.fingerprint);
         break;
       case wire::Frame::kWant: HandleWant(peer, frame.want()); break;
-      case wire::Frame::kChunk: HandleChunk(peer, frame.chunk()); break;
+      case wire::Frame::kChunk: HandleChunk(peer, frame.mutable_chunk()); break;
       default: Refuse(peer, "frame without a known body"); break;
     }
   }
@@ -920,36 +923,67 @@ class DaemonImpl {
     if (SendToPeer(peer, Lane::kBulk, FrameBytes(f))) t.requested_until += w->count();
   }
 
-  void HandleChunk(const Peer& peer, const wire::Chunk& c) {
-    auto it = receiving.find({peer.row.fingerprint, c.message_id()});
+  void HandleChunk(const Peer& peer, wire::Chunk* c) {
+    auto it = receiving.find({peer.row.fingerprint, c->message_id()});
     if (it == receiving.end()) return;  // a late duplicate, or a transfer already refused
     Receiving& r = it->second;
-    bool used = false;
-    auto s = r.transfer->Accept(c.attachment(), c.index(), c.data(), &used);
-    if (!s.ok()) {
-      if (s.error().code == Code::kUnavailable) {
-        // Our disk, not the sender's data: drop the transfer and resume it
-        // from the files when the sender retries.
-        spdlog::error("attachments of {} from {}: {}", c.message_id(), peer.row.node_id,
-                      s.error().message);
-        receiving.erase(it);
-        return;
-      }
-      const std::string why = "attachment check failed: " + s.error().message;
-      Refuse(peer, "message " + c.message_id() + " refused: " + why);
-      if (EnsureTx().ok()) Nack(r.route, r.outer, r.envelope_sha256, why);
-      r.transfer->Discard();
-      receiving.erase(it);
+    IncomingTransfer& t = *r.transfer;
+    if (c->attachment() == t.current() && c->index() > t.next_chunk() &&
+        c->index() < t.next_chunk() + static_cast<uint64_t>(cfg.chunk_window)) {
+      r.early[c->index()] = std::move(*c->mutable_data());  // its turn comes
       return;
     }
-    if (!used) return;
-    attachment_bytes_received += c.data().size();
-    r.transfer->last_progress_ms = MonotonicMillis();
-    if (r.transfer->done()) {
+    if (!AcceptChunk(peer, it, c->attachment(), c->index(), c->data())) return;
+    // Chunks that came early follow now, in order.
+    for (auto e = r.early.begin(); e != r.early.end() && !t.done();) {
+      if (e->first < t.next_chunk()) {
+        e = r.early.erase(e);
+        continue;
+      }
+      if (e->first != t.next_chunk()) break;
+      const std::string data = std::move(e->second);
+      const uint64_t index = e->first;
+      r.early.erase(e);
+      if (!AcceptChunk(peer, it, t.current(), index, data)) return;
+      e = r.early.begin();
+    }
+    if (t.done()) {
       CompleteReceiving(peer, it);
       return;
     }
     RequestChunks(peer, r);
+  }
+
+  // Verifies and stores one chunk; false when the transfer ended (refused,
+  // or dropped after a local error) or the chunk was not the expected one.
+  bool AcceptChunk(const Peer& peer,
+                   std::map<std::pair<std::string, std::string>, Receiving>::iterator it,
+                   uint32_t attachment, uint64_t index, const std::string& data) {
+    Receiving& r = it->second;
+    const uint32_t before = r.transfer->current();
+    bool used = false;
+    auto s = r.transfer->Accept(attachment, index, data, &used);
+    if (!s.ok()) {
+      if (s.error().code == Code::kUnavailable) {
+        // Our disk, not the sender's data: drop the transfer and resume it
+        // from the files when the sender retries.
+        spdlog::error("attachments of {} from {}: {}", it->first.second, peer.row.node_id,
+                      s.error().message);
+        receiving.erase(it);
+        return false;
+      }
+      const std::string why = "attachment check failed: " + s.error().message;
+      Refuse(peer, "message " + it->first.second + " refused: " + why);
+      if (EnsureTx().ok()) Nack(r.route, r.outer, r.envelope_sha256, why);
+      r.transfer->Discard();
+      receiving.erase(it);
+      return false;
+    }
+    if (!used) return false;
+    if (r.transfer->current() != before) r.early.clear();  // next attachment
+    attachment_bytes_received += data.size();
+    r.transfer->last_progress_ms = MonotonicMillis();
+    return true;
   }
 
   void CompleteReceiving(const Peer& peer,
@@ -976,11 +1010,13 @@ class DaemonImpl {
   void CheckTransfers() {
     const int64_t now_ms = MonotonicMillis();
     if (now_ms < next_transfer_check_ms) return;
-    next_transfer_check_ms = now_ms + 1000;
+    next_transfer_check_ms = now_ms + 250;
     for (auto& [key, r] : receiving) {
       if (now_ms - r.transfer->last_progress_ms <= kTransferStallMs) continue;
       const Peer* peer = ActivePeer(key.first);
       if (peer == nullptr) continue;
+      spdlog::info("attachments of {} from {} stalled; asking again from chunk {} of attachment {}",
+                   key.second, peer->row.node_id, r.transfer->next_chunk(), r.transfer->current());
       r.transfer->requested_until = r.transfer->next_chunk();
       r.transfer->last_progress_ms = now_ms;
       RequestChunks(*peer, r);

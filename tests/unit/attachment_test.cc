@@ -87,8 +87,8 @@ TEST_F(AttachmentChunkTest, LastFlagIsBound) {
 TEST_F(AttachmentChunkTest, IndexIsBound) {
   std::string plain;
   EXPECT_FALSE(OpenChunk(key, "msg-1", 5, false, Seal(4, false, "data"), &plain));
-  EXPECT_FALSE(OpenChunk(key, "msg-1", 4 + (uint64_t{1} << 32), false, Seal(4, false, "data"),
-                         &plain));
+  EXPECT_FALSE(
+      OpenChunk(key, "msg-1", 4 + (uint64_t{1} << 32), false, Seal(4, false, "data"), &plain));
 }
 
 TEST_F(AttachmentChunkTest, MessageIdIsBound) {
@@ -100,8 +100,8 @@ TEST_F(AttachmentChunkTest, MessageIdIsBound) {
 TEST_F(AttachmentChunkTest, KeyIsBound) {
   std::string plain;
   EXPECT_FALSE(OpenChunk(NewKey(), "msg-1", 0, true, Seal(0, true, "data"), &plain));
-  EXPECT_FALSE(OpenChunk(SecretBytes::From("short"), "msg-1", 0, true, Seal(0, true, "data"),
-                         &plain));
+  EXPECT_FALSE(
+      OpenChunk(SecretBytes::From("short"), "msg-1", 0, true, Seal(0, true, "data"), &plain));
 }
 
 TEST_F(AttachmentChunkTest, EveryFlippedByteFails) {
@@ -162,8 +162,8 @@ TEST(AttachmentLayoutTest, ValidateAttachmentRef) {
   EXPECT_TRUE(ValidateAttachmentRef(1, h, k, kMaxChunkBytes).ok());
   for (const Status& s :
        {ValidateAttachmentRef(1, h.substr(1), k, kDefaultChunkBytes),
-        ValidateAttachmentRef(1, h, k + "k", kDefaultChunkBytes),
-        ValidateAttachmentRef(1, h, k, 0), ValidateAttachmentRef(1, h, k, kMinChunkBytes - 1),
+        ValidateAttachmentRef(1, h, k + "k", kDefaultChunkBytes), ValidateAttachmentRef(1, h, k, 0),
+        ValidateAttachmentRef(1, h, k, kMinChunkBytes - 1),
         ValidateAttachmentRef(1, h, k, kMaxChunkBytes + 1),
         ValidateAttachmentRef(kMaxAttachmentBytes + 1, h, k, kDefaultChunkBytes)}) {
     ASSERT_FALSE(s.ok());
@@ -213,11 +213,11 @@ class AttachmentFileTest : public ::testing::Test {
     const std::string data = RandomBytes(size);
     Write(input, data);
     std::vector<uint64_t> seen;
-    auto sealed = SealFile(input, staged, key, "msg-1", chunk_bytes,
-                           [&](uint64_t done, uint64_t total) {
-                             EXPECT_EQ(total, size);
-                             seen.push_back(done);
-                           });
+    auto sealed =
+        SealFile(input, staged, key, "msg-1", chunk_bytes, [&](uint64_t done, uint64_t total) {
+          EXPECT_EQ(total, size);
+          seen.push_back(done);
+        });
     ASSERT_TRUE(sealed.ok()) << sealed.error().message;
     EXPECT_EQ(sealed->size, size);
     EXPECT_EQ(sealed->sha256, Sha256(data));
@@ -483,6 +483,14 @@ TEST_F(AttachmentVerifierTest, ResumeFromAuthenticFileWithWrongHashIsDataLoss) {
   auto r = v.ResumeFrom(staged);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Code::kDataLoss);
+}
+
+TEST_F(AttachmentVerifierTest, ResumeFromUnreadablePathEndsTheVerifier) {
+  ChunkVerifier v(key.Clone(), "msg-1", 10, Sha256("x"), kSmallChunk);
+  auto r = v.ResumeFrom(dir);  // a directory
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find(dir), std::string::npos) << r.error().message;
+  EXPECT_FALSE(v.Accept(std::string(26, 'x')).ok());
 }
 
 TEST_F(AttachmentVerifierTest, ResumeOnlyOnAFreshVerifier) {
