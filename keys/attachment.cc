@@ -83,9 +83,6 @@ Status ValidateAttachmentRef(uint64_t size, std::string_view sha256, std::string
 
 namespace {
 
-const unsigned char* U(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
-}
 unsigned char* U(std::string* s) { return reinterpret_cast<unsigned char*>(s->data()); }
 
 void PutLe64(uint64_t v, unsigned char* out) {
@@ -121,9 +118,7 @@ void SealChunk(const SecretBytes& key, std::string_view message_id, uint64_t ind
   const auto nonce = ChunkNonce(index, last);
   const std::string ad = ChunkAd(message_id, index, last);
   out->resize(plaintext.size() + kChunkTagBytes);
-  unsigned long long len = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(U(out), &len, U(plaintext), plaintext.size(), U(ad),
-                                             ad.size(), nullptr, nonce.data(), key.data());
+  XChaChaSeal(key, nonce.data(), ad, plaintext, U(out));
 }
 
 bool OpenChunk(const SecretBytes& key, std::string_view message_id, uint64_t index, bool last,
@@ -135,9 +130,7 @@ bool OpenChunk(const SecretBytes& key, std::string_view message_id, uint64_t ind
   const auto nonce = ChunkNonce(index, last);
   const std::string ad = ChunkAd(message_id, index, last);
   out->resize(sealed.size() - kChunkTagBytes);
-  unsigned long long len = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(U(out), &len, nullptr, U(sealed), sealed.size(),
-                                                 U(ad), ad.size(), nonce.data(), key.data()) != 0) {
+  if (!XChaChaOpen(key, nonce.data(), ad, sealed, U(out))) {
     out->clear();
     return false;
   }

@@ -166,6 +166,65 @@ Result<std::string> AeadOpen(const SecretBytes& key, std::string_view nonce,
   return pt;
 }
 
+namespace {
+
+// The ChaCha20-Poly1305 key and 96-bit nonce XChaCha20 derives from a
+// 256-bit key and 192-bit nonce (draft-irtf-cfrg-xchacha, section 2.3).
+struct XChaChaDerived {
+  unsigned char subkey[32];
+  unsigned char nonce12[12] = {0, 0, 0, 0};
+  XChaChaDerived(const SecretBytes& key, const unsigned char nonce[24]) {
+    crypto_core_hchacha20(subkey, nonce, key.data(), nullptr);
+    std::memcpy(nonce12 + 4, nonce + 16, 8);
+  }
+  ~XChaChaDerived() { sodium_memzero(subkey, sizeof subkey); }
+};
+
+struct CipherCtx {
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  ~CipherCtx() { EVP_CIPHER_CTX_free(ctx); }
+};
+
+}  // namespace
+
+void XChaChaSeal(const SecretBytes& key, const unsigned char nonce[24], std::string_view ad,
+                 std::string_view plaintext, unsigned char* out) {
+  const XChaChaDerived d(key, nonce);
+  CipherCtx c;
+  int len = 0;
+  const bool ok =
+      c.ctx != nullptr &&
+      EVP_EncryptInit_ex(c.ctx, EVP_chacha20_poly1305(), nullptr, d.subkey, d.nonce12) == 1 &&
+      EVP_EncryptUpdate(c.ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(ad.data()),
+                        static_cast<int>(ad.size())) == 1 &&
+      EVP_EncryptUpdate(c.ctx, out, &len, reinterpret_cast<const unsigned char*>(plaintext.data()),
+                        static_cast<int>(plaintext.size())) == 1 &&
+      EVP_EncryptFinal_ex(c.ctx, out + len, &len) == 1 &&
+      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_AEAD_GET_TAG, 16, out + plaintext.size()) == 1;
+  if (!ok) std::abort();  // out of memory in OpenSSL: nothing sensible to return
+}
+
+bool XChaChaOpen(const SecretBytes& key, const unsigned char nonce[24], std::string_view ad,
+                 std::string_view sealed, unsigned char* out) {
+  if (sealed.size() < 16) return false;
+  const size_t n = sealed.size() - 16;
+  const XChaChaDerived d(key, nonce);
+  CipherCtx c;
+  int len = 0;
+  std::string tag(sealed.substr(n));
+  const bool ok =
+      c.ctx != nullptr &&
+      EVP_DecryptInit_ex(c.ctx, EVP_chacha20_poly1305(), nullptr, d.subkey, d.nonce12) == 1 &&
+      EVP_DecryptUpdate(c.ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(ad.data()),
+                        static_cast<int>(ad.size())) == 1 &&
+      EVP_DecryptUpdate(c.ctx, out, &len, reinterpret_cast<const unsigned char*>(sealed.data()),
+                        static_cast<int>(n)) == 1 &&
+      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag.data()) == 1 &&
+      EVP_DecryptFinal_ex(c.ctx, out + len, &len) == 1;
+  if (!ok) sodium_memzero(out, n);  // no unauthenticated plaintext escapes
+  return ok;
+}
+
 std::string KeyedHash(const SecretBytes& key, std::string_view label) {
   std::string out(32, '\0');
   crypto_generichash(U(out), out.size(), U(label), label.size(), key.data(), key.size());

@@ -1,5 +1,6 @@
 // rogatoryd: the node daemon. Runs in the foreground, logs one line per
 // event to stderr, stops cleanly on SIGTERM.
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -25,6 +26,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
   ::umask(077);  // the store, its WAL and every file the node writes are private
+  // Attachment chunks are 1 MiB buffers made and freed at a high rate: keep
+  // them in the heap rather than mmap and unmap (and fault in) each one.
+  // What the heap keeps is bounded by the chunk windows.
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
 
   CLI::App app{"rogatoryd: the Rogatory node daemon"};
   std::string home_flag, passphrase_file;

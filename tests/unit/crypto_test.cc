@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include "keys/armor.h"
 #include "keys/crypto.h"
@@ -113,6 +114,32 @@ TEST(DurationTest, ParsesShortAndIsoForms) {
 TEST(Rfc3339Test, Formats) {
   EXPECT_EQ(Rfc3339(0), "1970-01-01T00:00:00.000000Z");
   EXPECT_EQ(Rfc3339(1'700'000'000'123'456), "2023-11-14T22:13:20.123456Z");
+}
+
+// The OpenSSL-backed XChaCha20-Poly1305 gives libsodium's bytes exactly, for
+// every length around the block and tag boundaries, and refuses any change.
+TEST(CryptoTest, XChaChaMatchesLibsodiumByteForByte) {
+  ASSERT_TRUE(InitCrypto().ok());
+  const SecretBytes key = SecretBytes::From(RandomBytes(32));
+  for (size_t n : {0, 1, 15, 16, 63, 64, 65, 1000, 4096, 65537}) {
+    const std::string nonce = RandomBytes(24), ad = RandomBytes(n % 40), pt = RandomBytes(n);
+    const auto* np = reinterpret_cast<const unsigned char*>(nonce.data());
+    std::string ours(n + 16, '\0'), theirs(n + 16, '\0');
+    XChaChaSeal(key, np, ad, pt, reinterpret_cast<unsigned char*>(ours.data()));
+    unsigned long long len = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        reinterpret_cast<unsigned char*>(theirs.data()), &len,
+        reinterpret_cast<const unsigned char*>(pt.data()), pt.size(),
+        reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr, np, key.data());
+    ASSERT_EQ(ours, theirs) << n;
+    std::string back(n, '\0');
+    ASSERT_TRUE(XChaChaOpen(key, np, ad, ours, reinterpret_cast<unsigned char*>(back.data())));
+    EXPECT_EQ(back, pt);
+    std::string bad = ours;
+    bad[bad.size() / 2] ^= 1;
+    EXPECT_FALSE(XChaChaOpen(key, np, ad, bad, reinterpret_cast<unsigned char*>(back.data())));
+    EXPECT_EQ(back, std::string(n, '\0'));  // nothing unauthenticated left behind
+  }
 }
 
 }  // namespace
