@@ -911,7 +911,12 @@ class DaemonImpl {
     const uint64_t want_until =
         std::min<uint64_t>(next + static_cast<uint64_t>(cfg.chunk_window), t.chunk_count());
     if (t.requested_until < next) t.requested_until = next;
-    if (t.requested_until >= want_until) return;
+    // Ask in half-window steps: one Want per few chunks, never an empty pipe.
+    const uint64_t half = std::max<uint64_t>(1, static_cast<uint64_t>(cfg.chunk_window) / 2);
+    if (t.requested_until >= want_until ||
+        (t.requested_until - next >= half && t.requested_until < t.chunk_count())) {
+      return;
+    }
     wire::Frame f;
     f.set_protocol(kProtocolVersion);
     auto* w = f.mutable_want();
@@ -1011,6 +1016,21 @@ class DaemonImpl {
     const int64_t now_ms = MonotonicMillis();
     if (now_ms < next_transfer_check_ms) return;
     next_transfer_check_ms = now_ms + 250;
+    const int64_t now = clock.NowMicros();
+    for (auto it = receiving.begin(); it != receiving.end();) {
+      const Peer* gone = ActivePeer(it->first.first);
+      if (gone == nullptr || it->second.outer.expires_at() <= now) {
+        // Revoked, or expired before its attachments came: nothing will
+        // complete it. Its partial files go too.
+        spdlog::warn("abandoning attachments of {} from {}: {}", it->first.second,
+                     NameOf(it->first.first),
+                     gone == nullptr ? "the peer is no longer admitted" : "the message expired");
+        it->second.transfer->Discard();
+        it = receiving.erase(it);
+      } else {
+        ++it;
+      }
+    }
     for (auto& [key, r] : receiving) {
       if (now_ms - r.transfer->last_progress_ms <= kTransferStallMs) continue;
       const Peer* peer = ActivePeer(key.first);
