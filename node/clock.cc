@@ -53,6 +53,8 @@ Error BadDuration(std::string_view text) {
 
 Result<int64_t> ParseDuration(std::string_view text) {
   constexpr int64_t kSec = 1000000;
+  // Far beyond any expiry or deadline, and far from int64 overflow.
+  constexpr int64_t kMaxSeconds = 1000LL * 366 * 86400;
   if (text.empty()) return BadDuration(text);
   int64_t total = 0;
   if (text[0] == 'P' || text[0] == 'p') {
@@ -79,6 +81,9 @@ Result<int64_t> ParseDuration(std::string_view text) {
       else if (in_time && c == 'M') unit = 60;
       else if (in_time && c == 'S') unit = 1;
       else return BadDuration(text);
+      if (num * unit > kMaxSeconds || total + num * unit * kSec > kMaxSeconds * kSec) {
+        return BadDuration(text);
+      }
       total += num * unit * kSec;
       num = -1;
       any = true;
@@ -104,6 +109,9 @@ Result<int64_t> ParseDuration(std::string_view text) {
       case 'm': unit = 60; break;
       case 's': unit = 1; break;
       default: return BadDuration(text);
+    }
+    if (num * unit > kMaxSeconds || total + num * unit * kSec > kMaxSeconds * kSec) {
+      return BadDuration(text);
     }
     total += num * unit * kSec;
     num = -1;
