@@ -57,6 +57,9 @@
 #
 # Exit status: 0 when every run delivered and the SHA-256 matched, 1
 # otherwise. The daemons are always stopped.
+#
+# Backquotes in single quotes below are markdown, not commands:
+# shellcheck disable=SC2016
 set -euo pipefail
 
 SIZE_MIB=1024
@@ -83,7 +86,7 @@ while (($# > 0)); do
     --poll-ms) POLL_MS="${2:?--poll-ms needs a value}"; shift 2 ;;
     --install) INSTALL=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 && !/markdown, not|shellcheck/ { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) die "unknown argument '$1'" "see $0 --help" ;;
   esac
 done
@@ -187,13 +190,14 @@ ms_per_mib() { calc "1048576 / ($1) * 1000" 2; }                 # ms_per_mib BY
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 proc_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }  # proc_kib PID FIELD
 
-# children_cpu: user+sys seconds of this shell's waited-for children so far.
-# `times` must run in this shell (not a subshell), hence the file.
+# children_cpu VAR: sets VAR to the user+sys seconds of this shell's
+# waited-for children so far. `times` must run in this shell, not in a
+# command substitution (a fork starts its children's count at zero).
 children_cpu() {
   times >"$WORK/.times"
-  awk 'NR == 2 {
+  printf -v "$1" '%s' "$(awk 'NR == 2 {
     for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); t += p[1] * 60 + p[2] }
-    printf "%.3f", t }' "$WORK/.times"
+    printf "%.3f", t }' "$WORK/.times")"
 }
 
 # thread_cpu PID: "MAIN_USER MAIN_SYS IO_USER IO_SYS" in seconds, where IO is
@@ -298,6 +302,7 @@ declare -A R=()  # "field,run" -> value
 POLL_S="$(calc "$POLL_MS / 1000" 3)"
 DEADLINE_S=$((60 + SIZE_MIB / 5))
 LAST_ID=""
+c0="" c1="" c2=""
 
 bench_crypto() {  # bench_crypto RUN: bytes/s of each benchmark into R
   local r="$1" out="$WORK/crypto.json" name key
@@ -318,24 +323,23 @@ for ((run = 1; run <= RUNS; run++)); do
   R[idle_a,$run]="$(proc_kib "$PA" VmRSS)" R[idle_b,$run]="$(proc_kib "$PB" VmRSS)"
   read -r a_mu0 a_ms0 a_iu0 a_is0 <<<"$(thread_cpu "$PA")"
   read -r b_mu0 b_ms0 b_iu0 b_is0 <<<"$(thread_cpu "$PB")"
-  c0="$(children_cpu)"
+  children_cpu c0
   t0="$EPOCHREALTIME"
   id="$(rog bench-a send --to bench-b --subject s --body x --attach "$FILE")" ||
     die "send --attach failed in run $run"
   t1="$EPOCHREALTIME"
-  c1="$(children_cpu)"
-  state=""
+  children_cpu c1
+  deadline=$((SECONDS + DEADLINE_S))
   while :; do
-    shown="$(rog bench-a show "$id" --json)"
-    state="$(jq -r .state <<<"$shown")"
+    state="$(rog bench-a show "$id" --json | jq -r .state)"
     [[ "$state" == delivered ]] && break
     case "$state" in failed | expired) die "message $id is $state";; esac
-    [[ "$(calc "$EPOCHREALTIME - $t0 > $DEADLINE_S" 0)" == 0 ]] ||
-      die "message $id still '$state' after ${DEADLINE_S}s"
+    ((SECONDS < deadline)) || die "message $id still '$state' after ${DEADLINE_S}s"
     sleep "$POLL_S"
   done
   t2="$EPOCHREALTIME"
-  c2="$(children_cpu)"
+  children_cpu c2
+  shown="$(rog bench-a show "$id" --json)"
   read -r a_mu1 a_ms1 a_iu1 a_is1 <<<"$(thread_cpu "$PA")"
   read -r b_mu1 b_ms1 b_iu1 b_is1 <<<"$(thread_cpu "$PB")"
   R[hwm_a,$run]="$(proc_kib "$PA" VmHWM)" R[hwm_b,$run]="$(proc_kib "$PB" VmHWM)"
@@ -394,7 +398,7 @@ note "load average at end: $LOAD_END"
 
 # ------------------------------------------------------------ the table
 row() {  # row LABEL FUNCTION: one cell per run from FUNCTION RUN
-  local label="$1" fn="$2" r line="| $1 |"
+  local fn="$2" r line="| $1 |"
   for ((r = 1; r <= RUNS; r++)); do line+=" $("$fn" "$r") |"; done
   printf '%s\n' "$line"
 }

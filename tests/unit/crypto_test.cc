@@ -63,7 +63,7 @@ TEST(ArmorTest, RoundTripAndStrictness) {
   EXPECT_FALSE(Dearmor("CARD", text + "\n").ok());          // trailing blank line
   EXPECT_FALSE(Dearmor("CARD", text.substr(0, text.size() - 1)).ok());  // no final newline
   std::string crlf = text;
-  crlf.insert(crlf.find('\n'), "\r");
+  crlf.replace(crlf.find('\n'), 1, "\r\n");
   EXPECT_FALSE(Dearmor("CARD", crlf).ok());
   std::string short_line = text;
   short_line.erase(short_line.find('\n') + 10, 1);  // a 63-character first line
