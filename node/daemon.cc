@@ -117,6 +117,7 @@ struct ChunkSource {
   int fd = -1;
   uint64_t size = 0;  // plaintext size
   uint32_t chunk_size = 0;
+  uint64_t before = 0;  // plaintext size of the message's earlier attachments
   ~ChunkSource() {
     if (fd >= 0) ::close(fd);
   }
@@ -169,6 +170,9 @@ class DaemonImpl {
   std::map<std::pair<std::string, std::string>, Receiving> receiving;
   // Staged files chunks are read from, by (message id, attachment index).
   std::map<std::pair<std::string, uint32_t>, std::unique_ptr<ChunkSource>> chunk_sources;
+  // How far each recipient has pulled a message's attachments (plaintext
+  // bytes), for `send --wait`; by (message id, recipient fingerprint).
+  std::map<std::pair<std::string, std::string>, uint64_t> pulled;
   uint64_t attachment_bytes_sent = 0;
   uint64_t attachment_bytes_received = 0;
   int64_t next_transfer_check_ms = 0;
@@ -1077,6 +1081,9 @@ class DaemonImpl {
       c->set_index(i);
       if (!SendToPeer(peer, Lane::kBulk, FrameBytes(f))) return;
       attachment_bytes_sent += len;
+      uint64_t& progress = pulled[{w.message_id(), peer.row.fingerprint}];
+      progress = std::max(progress, src->before + std::min<uint64_t>(src->size, (i + 1) *
+                                                                                  src->chunk_size));
     }
   }
 
@@ -1096,6 +1103,7 @@ class DaemonImpl {
     (void)::posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     src->size = (*rows)[index].size;
     src->chunk_size = (*rows)[index].chunk_size;
+    for (uint32_t i = 0; i < index; ++i) src->before += (*rows)[i].size;
     if (chunk_sources.size() >= 16) chunk_sources.erase(chunk_sources.begin());
     return chunk_sources.emplace(key, std::move(src)).first->second.get();
   }
@@ -1153,6 +1161,7 @@ class DaemonImpl {
       spdlog::error("{}", m.error().message);
     }
     outbox->Settled(peer.row.fingerprint, p.seq);
+    pulled.erase({ack.message_id(), peer.row.fingerprint});
     next_schedule_ms = 0;  // a window slot is free
     last_error.erase(peer.row.fingerprint);
     spdlog::info("message {} delivered to {}", ack.message_id(), peer.row.node_id);
@@ -1181,6 +1190,7 @@ class DaemonImpl {
     }
     (void)store->MarkFailed(p.seq, peer.row.fingerprint, refusal->reason());
     outbox->Settled(peer.row.fingerprint, p.seq);
+    pulled.erase({nack.message_id(), peer.row.fingerprint});
     last_error[peer.row.fingerprint] = refusal->reason();
     spdlog::warn("message {} refused by {}: {}", nack.message_id(), peer.row.node_id,
                  refusal->reason());
@@ -1988,11 +1998,22 @@ class DaemonImpl {
     info->set_signature_valid(opened.ok());
     if (opened.ok()) {
       info->set_body(opened->payload.body());
+      uint64_t total = 0;
       for (const auto& a : opened->inner.attachments()) {
         auto* ai = info->add_attachments();
         ai->set_name(a.name());
         ai->set_size(a.size());
         ai->set_sha256(a.sha256());
+        total += a.size();
+      }
+      info->set_attachment_bytes(total);
+      for (auto& rs : *info->mutable_recipients()) {
+        if (rs.state() == "delivered") {
+          rs.set_transferred_bytes(total);
+        } else if (auto fp = ParseFingerprint(rs.fingerprint()); fp.ok()) {
+          auto it = pulled.find({info->id(), *fp});
+          if (it != pulled.end()) rs.set_transferred_bytes(it->second);
+        }
       }
     }
     return {};

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -204,6 +205,43 @@ class Staged {
   bool keep_ = false;
 };
 
+// `--wait`: follows message `id` until every recipient has it (or refused
+// it, or it expired), drawing its attachments' transfer on a terminal.
+// 0 when every recipient holds it.
+int WaitDelivered(const Home& home, const std::string& own_id, const std::string& id) {
+  ProgressBar bar("sending");
+  const Progress draw = bar.callback();
+  for (;;) {
+    control::ControlRequest req;
+    req.mutable_show()->set_id(own_id + "/" + id);
+    int code = kExitOk;
+    auto resp = Call(home, req, &code);
+    if (!resp) return code;
+    const auto& m = resp->message();
+    uint64_t done = 0, total = 0;
+    bool settled = true;
+    std::string failed;
+    for (const auto& r : m.recipients()) {
+      total += m.attachment_bytes();
+      done += std::min(r.transferred_bytes(), m.attachment_bytes());
+      if (r.state() == "queued") {
+        settled = false;
+      } else if (r.state() != "delivered") {
+        failed += (failed.empty() ? "" : "; ") + r.id() + " " + r.state() +
+                  (r.error().empty() ? "" : ": " + r.error());
+      }
+    }
+    if (draw && total > 0) draw(done, total);
+    if (settled) {
+      if (failed.empty()) return kExitOk;
+      return Fail("message " + id + " was not delivered to every recipient: " + failed);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int WaitFor(const Home& home, const std::string& id);
+
 // ---------------------------------------------------------------- init
 struct InitArgs {
   std::string name, authority, country, listen, passphrase_file, valid_for = "730d";
@@ -389,6 +427,7 @@ struct SendArgs {
   std::vector<std::string> attach;
   bool body_set = false;
   bool json = false;
+  bool wait = false;
 };
 
 int RunSend(const Home& home, const SendArgs& a) {
@@ -454,7 +493,14 @@ int RunSend(const Home& home, const SendArgs& a) {
   staged.Keep();
   if (a.json) PrintJson({{"id", resp->sent_id()}});
   else std::cout << resp->sent_id() << "\n";
-  return kExitOk;
+  std::cout.flush();
+  return a.wait ? WaitFor(home, resp->sent_id()) : kExitOk;
+}
+
+int WaitFor(const Home& home, const std::string& id) {
+  auto own = OwnCard(home);
+  if (!own.ok()) return Fail(own.error());
+  return WaitDelivered(home, own->card.node_id(), id);
 }
 
 // ---------------------------------------------------------------- fetch
@@ -499,7 +545,7 @@ int RunFetch(const Home& home, const std::string& id, uint32_t index, const std:
 // ---------------------------------------------------------------- requests
 int RunRequestNew(const Home& home, const std::string& file, const std::string& to,
                   const std::vector<std::string>& attach, const std::string& handling,
-                  const std::string& handling_note, bool json) {
+                  const std::string& handling_note, bool json, bool wait) {
   auto text = ReadFile(file, "request file");
   if (!text.ok()) return Fail(text.error());
   std::vector<std::string> problems;
@@ -537,11 +583,13 @@ int RunRequestNew(const Home& home, const std::string& file, const std::string& 
   staged.Keep();
   if (json) PrintJson({{"id", resp->sent_id()}});
   else std::cout << resp->sent_id() << "\n";
-  return kExitOk;
+  std::cout.flush();
+  return wait ? WaitFor(home, resp->sent_id()) : kExitOk;
 }
 
 int RunRequestUpdate(const Home& home, const std::string& id, const std::string& state,
-                     const std::string& note, const std::vector<std::string>& attach, bool json) {
+                     const std::string& note, const std::vector<std::string>& attach, bool json,
+                     bool wait) {
   auto st = ParseState(state);
   if (!st.ok()) return Fail(st.error(), kExitUsage);
   if (*st == mla::STATE_REFUSED && note.find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -564,7 +612,8 @@ int RunRequestUpdate(const Home& home, const std::string& id, const std::string&
   staged.Keep();
   if (json) PrintJson({{"id", resp->sent_id()}});
   else std::cout << resp->sent_id() << "\n";
-  return kExitOk;
+  std::cout.flush();
+  return wait ? WaitFor(home, resp->sent_id()) : kExitOk;
 }
 
 int RunRequestList(const Home& home, bool json) {
@@ -779,6 +828,9 @@ int Main(int argc, char** argv) {
   send_cmd->add_option("--attach", send.attach, "attach FILE (repeatable)")
       ->check(CLI::ExistingFile);
   send_cmd->add_flag("--json", send.json, "print JSON");
+  send_cmd->add_flag("--wait", send.wait,
+                     "after printing the id, wait until every recipient has the message "
+                     "(a progress bar for attachments on a terminal); exit 1 if one refuses it");
   send_cmd->callback([&] { exit_code = RunSend(home(), send); });
 
   auto* inbox_cmd = app.add_subcommand("inbox", "received messages, newest first");
@@ -824,6 +876,7 @@ int Main(int argc, char** argv) {
   request_cmd->fallthrough();
   std::string request_file, request_to, state, note, req_handling = "H0", req_handling_note;
   std::vector<std::string> attach;
+  bool wait = false;
   auto* request_new = request_cmd->add_subcommand("new", "send a structured MLA request");
   request_new->add_option("--from-file", request_file, "request in the JSON form (docs/examples)")
       ->required();
@@ -833,9 +886,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"H0", "H1", "H2", "H3"}));
   request_new->add_option("--handling-note", req_handling_note, "restrictions, for H3");
   request_new->add_flag("--json", json, "print JSON");
+  request_new->add_flag("--wait", wait, "wait until the requested authority has it");
   request_new->callback([&] {
     exit_code = RunRequestNew(home(), request_file, request_to, attach, req_handling,
-                              req_handling_note, json);
+                              req_handling_note, json, wait);
   });
   auto* request_update = request_cmd->add_subcommand("update", "signed status update of a request");
   request_update->add_option("MSG", msg_id, "request id, or FROM/ID")->required();
@@ -847,8 +901,9 @@ int Main(int argc, char** argv) {
   request_update->add_option("--attach", attach, "attach FILE (repeatable), e.g. results")
       ->check(CLI::ExistingFile);
   request_update->add_flag("--json", json, "print JSON");
+  request_update->add_flag("--wait", wait, "wait until the other party has the update");
   request_update->callback(
-      [&] { exit_code = RunRequestUpdate(home(), msg_id, state, note, attach, json); });
+      [&] { exit_code = RunRequestUpdate(home(), msg_id, state, note, attach, json, wait); });
   auto* request_list = request_cmd->add_subcommand("list", "requests with state, history, deadlines");
   request_list->add_flag("--json", json, "print JSON");
   request_list->callback([&] { exit_code = RunRequestList(home(), json); });

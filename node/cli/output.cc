@@ -78,6 +78,7 @@ ordered_json OutboxJson(const control::MessageInfo& m) {
     rj["delivered_at"] =
         r.delivered_at() > 0 ? ordered_json(Rfc3339(r.delivered_at())) : ordered_json();
     rj["error"] = r.error().empty() ? ordered_json() : ordered_json(r.error());
+    if (m.attachment_bytes() > 0) rj["transferred_bytes"] = r.transferred_bytes();
     j["recipients"].push_back(rj);
   }
   return j;

@@ -220,9 +220,16 @@ TEST_F(AttachmentTest, BundleNamesTheAttachmentsAndVerifyChecksFilesAgainstThem)
   const std::string sha = MakeFile(file, (3ull << 20) + 17);
   a.Start();
   b.Start();
-  const std::string id = a.Send({"--to", "de-bka", "--subject", "ledger", "--body", "x",
-                                 "--handling", "H2", "--attach", file});
-  ASSERT_TRUE(a.WaitOutboxState(id, "delivered")) << a.Log() << b.Log();
+  // --wait returns once the recipient holds it (no progress bar: not a terminal).
+  auto sent = a.Cli({"send", "--to", "de-bka", "--subject", "ledger", "--body", "x",
+                     "--handling", "H2", "--attach", file, "--wait"});
+  ASSERT_EQ(sent.exit_code, 0) << sent.err << a.Log() << b.Log();
+  EXPECT_EQ(sent.err, "");
+  std::string id = sent.out;
+  while (!id.empty() && id.back() == '\n') id.pop_back();
+  auto shown = a.Json({"show", id, "--json"});
+  EXPECT_EQ(shown["state"], "delivered");
+  EXPECT_EQ(shown["recipients"][0]["transferred_bytes"], (3ull << 20) + 17);
   const std::string bundle = dir.path() + "/ledger.bundle";
   const std::string outdir = dir.path() + "/exported";
   // H2: the export needs the sender's permission.

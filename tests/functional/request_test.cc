@@ -178,9 +178,12 @@ TEST_F(RequestTest, TransitionsNotOwnedAreRefusedByTheCliAndByTheReceiver) {
   forged.set_created_at(1'800'000'000'000'000);
   const std::string forged_file = dir.path() + "/forged.bin";
   WriteText(forged_file, SerializeCanonical(forged));
-  const std::string forged_id =
-      a.Send({"--to", "de-bka", "--subject", "status", "--kind", "status", "--in-reply-to", id,
-              "--body-file", forged_file});
+  // With --wait the sender learns at once that it was refused (exit 1).
+  auto forged_sent = a.Cli({"send", "--to", "de-bka", "--subject", "status", "--kind", "status",
+                            "--in-reply-to", id, "--body-file", forged_file, "--wait"});
+  EXPECT_EQ(forged_sent.exit_code, 1);
+  EXPECT_NE(forged_sent.err.find("not delivered"), std::string::npos) << forged_sent.err;
+  const std::string forged_id = Trim(forged_sent.out);
   ASSERT_TRUE(a.WaitOutboxState(forged_id, "failed")) << a.Log() << b.Log();
   auto out = a.Json({"show", forged_id, "--json"});
   EXPECT_NE(out["recipients"][0]["error"].get<std::string>().find("only the requested authority"),
