@@ -8,6 +8,12 @@
 # delivery receipts, shows the message as a recipient sees it, then exports a
 # provenance bundle and verifies it offline, as a court would.
 #
+# Then a structured MLA request (docs/examples/terrorism-subscriber-data.json)
+# goes from PNAT to the German BKA, which acknowledges it and reports it
+# partially executed with a small result file attached; PNAT lists its
+# requests with their signed history and fetches the result, checking it
+# against the SHA-256 the BKA signed.
+#
 # Usage:  deploy/demo.sh
 # Environment:
 #   ROGATORY_BUILD  build directory holding node/rogatory and node/rogatoryd
@@ -27,6 +33,7 @@ script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUILD="${ROGATORY_BUILD:-$script_dir/../build}"
 ROGATORY="$BUILD/node/rogatory"
 ROGATORYD="$BUILD/node/rogatoryd"
+REQUEST_FILE="$script_dir/../docs/examples/terrorism-subscriber-data.json"
 
 # ------------------------------------------------------------------ output
 if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
@@ -35,7 +42,7 @@ else
   B="" DIM="" GRN="" RED="" RST=""
 fi
 step_no=0
-readonly STEPS=7
+readonly STEPS=11
 step() { step_no=$((step_no + 1)); printf '\n%s[%d/%d] %s%s\n' "$B" "$step_no" "$STEPS" "$*" "$RST"; }
 say() { printf '  %s\n' "$*"; }
 ok() { printf '  %s✓%s %s\n' "$GRN" "$RST" "$*"; }
@@ -51,6 +58,7 @@ for bin in "$ROGATORY" "$ROGATORYD"; do
   [[ -x "$bin" ]] || die "$bin not found or not executable" \
     "build first: cmake -S . -B build && cmake --build build -j2 (or set ROGATORY_BUILD)"
 done
+[[ -r "$REQUEST_FILE" ]] || die "$REQUEST_FILE not found" "run the demo from a checkout of the repository"
 if [[ -x /usr/bin/python3 ]]; then
   PY=/usr/bin/python3
 elif command -v python3 >/dev/null 2>&1; then
@@ -297,6 +305,74 @@ rc=0
 ((rc == 3)) || die "a tampered bundle was not rejected (verify exit $rc, expected 3)"
 ok "a copy with one character changed is rejected (verify exit 3)"
 
+# ------------------------------------------------------------ 8. request new
+# request_state NODE ID: the state of request ID in NODE's `request list`.
+request_state() {
+  rog "$1" request list --json | json "next((r['state'] for r in d if r['id'] == a[0]), 'missing')" "$2"
+}
+# wait_request_state NODE ID STATE: waits until NODE shows request ID in STATE.
+wait_request_state() {
+  local n="$1" id="$2" want="$3" state deadline=$((SECONDS + DELIVERY_TIMEOUT))
+  while :; do
+    state="$(request_state "$n" "$id")"
+    [[ "$state" == "$want" ]] && return 0
+    ((SECONDS < deadline)) || die "request $id is '$state' on $n after ${DELIVERY_TIMEOUT}s, expected '$want'"
+    sleep 0.2
+  done
+}
+
+step "PNAT sends a structured MLA request to the Bundeskriminalamt"
+say "\$ rogatory request new --from-file docs/examples/terrorism-subscriber-data.json --to de-bka"
+REQ="$(rog fr-pnat request new --from-file "$REQUEST_FILE" --to de-bka --json | json 'd["id"]')"
+[[ -n "$REQ" ]] || die "request new printed no request id"
+ok "request $REQ checked, signed, encrypted for de-bka and queued"
+wait_request_state fr-pnat "$REQ" delivered
+rog de-bka inbox --json |
+  json "next(('%s, %s, from %s' % (m['kind'], m['priority'], m['from']) for m in d if m['id'] == a[0]), 'missing')" "$REQ" |
+  { read -r what; ok "de-bka stored it ($what: terrorism makes it urgent); PNAT holds the signed receipt"; }
+rog de-bka request list --json |
+  json "next(('case %s, deadline %s' % (r['case_reference'], r['deadline']) for r in d if r['id'] == a[0]), '')" "$REQ" |
+  { read -r what; say "de-bka tracks it: $what"; }
+
+# ------------------------------------------------------------ 9. acknowledge
+step "The BKA acknowledges the request (a signed status update)"
+say "\$ rogatory request update $REQ --state acknowledged --note \"registered under BKA-DEMO-2026-0042\""
+quiet rog de-bka request update "$REQ" --state acknowledged --note "registered under BKA-DEMO-2026-0042"
+wait_request_state fr-pnat "$REQ" acknowledged
+ok "PNAT sees the request acknowledged"
+
+# ------------------------------------------------------------ 10. outcome
+step "The BKA executes it partially and attaches the result"
+RESULT="$WORK/subscriber-data.csv"
+{
+  printf 'account,subscriber,registered_at,registration_ip\n'
+  printf '@exemple_nord_42,"EXEMPLE, Lucas (fictitious)",2026-02-11T19:04:52Z,192.0.2.17\n'
+  for i in $(seq 1 2000); do
+    printf '@exemple_nord_42,login,2026-03-%02dT%02d:%02d:00Z,192.0.2.%d\n' \
+      $((i % 28 + 1)) $((i % 24)) $((i % 60)) $((i % 250 + 1))
+  done
+} >"$RESULT"
+RESULT_SHA="$(sha256sum "$RESULT" | cut -d' ' -f1)"
+say "result file: $(basename "$RESULT"), $(wc -c <"$RESULT") bytes, SHA-256 $RESULT_SHA"
+say "\$ rogatory request update $REQ --state partially_executed --note ... --attach subscriber-data.csv"
+STATUS_MSG="$(rog de-bka request update "$REQ" --state partially_executed \
+  --note "Subscriber data and log-in records attached; content data needs a separate order." \
+  --attach "$RESULT" --json | json 'd["id"]')"
+[[ -n "$STATUS_MSG" ]] || die "request update printed no message id"
+ok "status update $STATUS_MSG queued with its attachment, sealed in 1 MiB chunks"
+wait_request_state fr-pnat "$REQ" partially_executed
+ok "PNAT pulled the attachment, checked every chunk and its SHA-256, and receipted it"
+
+# ------------------------------------------------------------ 11. list+fetch
+step "PNAT lists its requests and fetches the result"
+say "\$ rogatory request list"
+rog fr-pnat request list | indent
+FETCHED="$WORK/fetched-subscriber-data.csv"
+say "\$ rogatory fetch $STATUS_MSG --attachment 0 -o fetched-subscriber-data.csv"
+rog fr-pnat fetch "$STATUS_MSG" --attachment 0 -o "$FETCHED" 2>&1 | indent
+cmp -s "$RESULT" "$FETCHED" || die "the fetched attachment differs from the file the BKA attached"
+ok "the fetched file is byte for byte the BKA's result (SHA-256 $RESULT_SHA)"
+
 # ------------------------------------------------------------ stop
 printf '\n%sStopping the nodes%s\n' "$B" "$RST"
 for n in "${NODES[@]}"; do
@@ -312,5 +388,7 @@ say "from    fr-pnat  ${AUTHORITY[fr-pnat]} (FR)"
 say "to      nl-om    ${AUTHORITY[nl-om]} (NL): delivered, signed receipt held"
 say "        de-bka   ${AUTHORITY[de-bka]} (DE): delivered, signed receipt held"
 say "proof   exported bundle verified offline against fingerprint ${FP[fr-pnat]}"
+say "request $REQ fr-pnat -> de-bka: delivered, acknowledged, partially executed"
+say "        result attachment fetched by fr-pnat, SHA-256 checked"
 [[ -n "${KEEP:-}" ]] || say "${DIM}(set KEEP=1 to keep the homes, logs and bundle)${RST}"
 printf '%sDemo completed.%s\n' "$GRN" "$RST"

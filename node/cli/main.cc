@@ -130,7 +130,10 @@ class ProgressBar {
  private:
   void Draw(uint64_t done, uint64_t total) {
     const auto now = std::chrono::steady_clock::now();
-    if (drawn_ && done < total && now - last_ < std::chrono::milliseconds(100)) return;
+    if (finished_ || (drawn_ && done < total && now - last_ < std::chrono::milliseconds(100))) {
+      return;
+    }
+    finished_ = done >= total;
     last_ = now;
     drawn_ = true;
     const double secs = std::chrono::duration<double>(now - start_).count();
@@ -148,6 +151,7 @@ class ProgressBar {
   std::string what_;
   bool active_;
   bool drawn_ = false;
+  bool finished_ = false;
   std::chrono::steady_clock::time_point start_, last_;
 };
 
