@@ -14,11 +14,13 @@
 #                every chunk over ZeroMQ CURVE, authenticated, hashed, wrote
 #                and fsynced it, and A stored B's signed receipt. Also from
 #                A's own `delivered_at`, which does not depend on the polling
-#   CPU          seconds of user+sys time of the `send` process, of each
-#                daemon's main thread and ZeroMQ I/O thread (/proc), and of the
-#                polling commands, during the run
-#   memory       each daemon's VmHWM minus its idle VmRSS (the peak is reset
-#                through /proc/PID/clear_refs before the run)
+#   CPU          user+sys time per MiB of the `send` process, of each
+#                daemon's main thread and ZeroMQ I/O thread (/proc/PID/task),
+#                and of the polling commands; how busy our processes kept the
+#                cores, and how busy the whole machine was (/proc/stat)
+#   memory       each daemon's VmHWM during the run (reset through
+#                /proc/PID/clear_refs before it) minus its idle VmRSS once
+#                started and connected, before the first run
 #
 # and then, in the same run, the limits the end-to-end figure is compared to:
 #   crypto_bench  BM_AttachmentChunkSeal, BM_AttachmentChunkOpen (1 MiB chunk),
@@ -218,6 +220,15 @@ thread_cpu() {
     "$(calc "$iu / $TICK" 2)" "$(calc "$is / $TICK" 2)"
 }
 
+# machine_cpu VAR: sets VAR to "BUSY IOWAIT TOTAL" jiffies of all cores
+# (/proc/stat), to tell how busy the whole machine was, other work included.
+machine_cpu() {
+  local _ u n sy id io irq sirq st
+  read -r _ u n sy id io irq sirq st _ </proc/stat
+  printf -v "$1" '%s %s %s' $((u + n + sy + irq + sirq + st)) "$io" \
+    $((u + n + sy + id + io + irq + sirq + st))
+}
+
 rog() { local n="$1"; shift; "$ROGATORY" --home "$WORK/$n" "$@"; }
 
 # timed CMD...: runs CMD (output discarded) and prints its wall seconds.
@@ -277,6 +288,8 @@ for n in bench-a bench-b; do
 done
 note "nodes up: bench-a pid ${PID[bench-a]}, bench-b pid ${PID[bench-b]}"
 PA="${PID[bench-a]}" PB="${PID[bench-b]}"
+# The idle size the memory bound refers to: freshly started, connected.
+IDLE0_A="$(proc_kib "$PA" VmRSS)" IDLE0_B="$(proc_kib "$PB" VmRSS)"
 
 # ------------------------------------------------------------ gpg keys
 GPG=()
@@ -302,7 +315,7 @@ declare -A R=()  # "field,run" -> value
 POLL_S="$(calc "$POLL_MS / 1000" 3)"
 DEADLINE_S=$((60 + SIZE_MIB / 5))
 LAST_ID=""
-c0="" c1="" c2=""
+c0="" c1="" c2="" m0="" m1=""
 
 bench_crypto() {  # bench_crypto RUN: bytes/s of each benchmark into R
   local r="$1" out="$WORK/crypto.json" name key
@@ -324,13 +337,16 @@ for ((run = 1; run <= RUNS; run++)); do
   read -r a_mu0 a_ms0 a_iu0 a_is0 <<<"$(thread_cpu "$PA")"
   read -r b_mu0 b_ms0 b_iu0 b_is0 <<<"$(thread_cpu "$PB")"
   children_cpu c0
+  machine_cpu m0
   t0="$EPOCHREALTIME"
   id="$(rog bench-a send --to bench-b --subject s --body x --attach "$FILE")" ||
     die "send --attach failed in run $run"
   t1="$EPOCHREALTIME"
   children_cpu c1
   deadline=$((SECONDS + DEADLINE_S))
+  polls=0
   while :; do
+    polls=$((polls + 1))
     state="$(rog bench-a show "$id" --json | jq -r .state)"
     [[ "$state" == delivered ]] && break
     case "$state" in failed | expired) die "message $id is $state";; esac
@@ -338,6 +354,7 @@ for ((run = 1; run <= RUNS; run++)); do
     sleep "$POLL_S"
   done
   t2="$EPOCHREALTIME"
+  machine_cpu m1
   children_cpu c2
   shown="$(rog bench-a show "$id" --json)"
   read -r a_mu1 a_ms1 a_iu1 a_is1 <<<"$(thread_cpu "$PA")"
@@ -349,7 +366,11 @@ for ((run = 1; run <= RUNS; run++)); do
   R[total_da,$run]="$(calc "$(date -d "$delivered_at" +%s.%N) - $t0" 3)"
   R[cpu_send,$run]="$(calc "$c1 - $c0" 2)"
   R[cpu_poll,$run]="$(calc "$c2 - $c1" 2)"
-  R[polls_wall,$run]="$(calc "$t2 - $t1" 3)"
+  R[polls,$run]="$polls"
+  read -r mb0 mi0 mt0 <<<"$m0"
+  read -r mb1 mi1 mt1 <<<"$m1"
+  R[machine_busy,$run]="$(calc "($mb1 - $mb0) / ($mt1 - $mt0) * 100" 0)"
+  R[machine_iowait,$run]="$(calc "($mi1 - $mi0) / ($mt1 - $mt0) * 100" 0)"
   R[a_main,$run]="$(calc "$a_mu1 + $a_ms1 - $a_mu0 - $a_ms0")"
   R[a_main_sys,$run]="$(calc "$a_ms1 - $a_ms0")"
   R[a_io,$run]="$(calc "$a_iu1 + $a_is1 - $a_iu0 - $a_is0")"
@@ -406,20 +427,34 @@ cell_seal() { printf '%s s (%s MB/s)' "${R[seal,$1]}" "$(mbps "${R[seal,$1]}")";
 cell_transfer() { calc "${R[total,$1]} - ${R[seal,$1]}" 3; printf ' s'; }
 cell_total() { printf '**%s s, %s MB/s**' "${R[total,$1]}" "$(mbps "${R[total,$1]}")"; }
 cell_total_da() { printf '%s s, %s MB/s' "${R[total_da,$1]}" "$(mbps "${R[total_da,$1]}")"; }
-cell_cpu_send() { printf '%s s' "${R[cpu_send,$1]}"; }
-cell_cpu_a() { printf '%s (sys %s) / %s (sys %s) s' "${R[a_main,$1]}" "${R[a_main_sys,$1]}" "${R[a_io,$1]}" "${R[a_io_sys,$1]}"; }
-cell_cpu_b() { printf '%s (sys %s) / %s (sys %s) s' "${R[b_main,$1]}" "${R[b_main_sys,$1]}" "${R[b_io,$1]}" "${R[b_io_sys,$1]}"; }
-cell_cpu_poll() { printf '%s s over %s s' "${R[cpu_poll,$1]}" "${R[polls_wall,$1]}"; }
+per_mib() { calc "($1) * 1000 / $SIZE_MIB" 2; }  # per_mib CPU_SECONDS: ms per MiB
+cell_cpu_send() { printf '%s' "$(per_mib "${R[cpu_send,$1]}")"; }
+cell_cpu_a() {
+  printf '%s (sys %s) / %s (sys %s)' "$(per_mib "${R[a_main,$1]}")" "$(per_mib "${R[a_main_sys,$1]}")" \
+    "$(per_mib "${R[a_io,$1]}")" "$(per_mib "${R[a_io_sys,$1]}")"
+}
+cell_cpu_b() {
+  printf '%s (sys %s) / %s (sys %s)' "$(per_mib "${R[b_main,$1]}")" "$(per_mib "${R[b_main_sys,$1]}")" \
+    "$(per_mib "${R[b_io,$1]}")" "$(per_mib "${R[b_io_sys,$1]}")"
+}
+cell_cpu_poll() {
+  printf '%s (%s polls, %s ms each)' "$(per_mib "${R[cpu_poll,$1]}")" "${R[polls,$1]}" \
+    "$(calc "${R[cpu_poll,$1]} * 1000 / ${R[polls,$1]}" 1)"
+}
+cell_machine() { printf '%s %% (iowait %s %%)' "${R[machine_busy,$1]}" "${R[machine_iowait,$1]}"; }
 cell_cpu_util() {
   calc "(${R[cpu_send,$1]} + ${R[cpu_poll,$1]} + ${R[a_main,$1]} + ${R[a_io,$1]} + ${R[b_main,$1]} + ${R[b_io,$1]}) / ($CORES * ${R[total,$1]}) * 100" 0
   printf ' %%'
 }
 cell_cpu_mib() {
-  calc "(${R[cpu_send,$1]} + ${R[a_main,$1]} + ${R[a_io,$1]} + ${R[b_main,$1]} + ${R[b_io,$1]}) * 1000 / $SIZE_MIB" 2
-  printf ' ms'
+  printf '**%s**' "$(per_mib "${R[cpu_send,$1]} + ${R[a_main,$1]} + ${R[a_io,$1]} + ${R[b_main,$1]} + ${R[b_io,$1]}")"
 }
-cell_mem_a() { printf '%s MiB (idle %s MiB)' "$(calc "(${R[hwm_a,$1]} - ${R[idle_a,$1]}) / 1024" 1)" "$(calc "${R[idle_a,$1]} / 1024" 1)"; }
-cell_mem_b() { printf '%s MiB (idle %s MiB)' "$(calc "(${R[hwm_b,$1]} - ${R[idle_b,$1]}) / 1024" 1)" "$(calc "${R[idle_b,$1]} / 1024" 1)"; }
+mem_cell() {  # mem_cell HWM_KIB IDLE0_KIB IDLE_BEFORE_RUN_KIB
+  printf '%s MiB (peak %s, idle before the run %s)' "$(calc "($1 - $2) / 1024" 1)" \
+    "$(calc "$1 / 1024" 1)" "$(calc "$3 / 1024" 1)"
+}
+cell_mem_a() { mem_cell "${R[hwm_a,$1]}" "$IDLE0_A" "${R[idle_a,$1]}"; }
+cell_mem_b() { mem_cell "${R[hwm_b,$1]}" "$IDLE0_B" "${R[idle_b,$1]}"; }
 bps_cell() {  # bps_cell BYTES_PER_SECOND
   printf '%s MB/s, %s ms/MiB' "$(calc "$1 / 1e6" 0)" "$(ms_per_mib "$1")"
 }
@@ -463,14 +498,15 @@ row 'seal: `send --attach` until queued' cell_seal
 row 'transfer: queued until `delivered` seen' cell_transfer
 row '**end to end**: `send --attach` until `delivered`' cell_total
 row 'end to end by A'"'"'s `delivered_at`' cell_total_da
-row 'CPU of `rogatory send` (user+sys, both threads)' cell_cpu_send
-row 'CPU of sender daemon: main / ZeroMQ I/O thread' cell_cpu_a
-row 'CPU of receiver daemon: main / ZeroMQ I/O thread' cell_cpu_b
-row 'CPU of the `show` polls' cell_cpu_poll
-row 'CPU per MiB, `send` + both daemons' cell_cpu_mib
-row "busy share of $CORES cores over the run, polls included" cell_cpu_util
-row 'sender daemon VmHWM − idle VmRSS' cell_mem_a
-row 'receiver daemon VmHWM − idle VmRSS' cell_mem_b
+row 'CPU ms/MiB (user+sys), `rogatory send`, both threads' cell_cpu_send
+row 'CPU ms/MiB, sender daemon: main / ZeroMQ I/O thread' cell_cpu_a
+row 'CPU ms/MiB, receiver daemon: main / ZeroMQ I/O thread' cell_cpu_b
+row '**CPU ms/MiB, `send` + both daemons**' cell_cpu_mib
+row 'CPU ms/MiB of the `show` polls (CLI + jq)' cell_cpu_poll
+row "our processes' share of $CORES cores over the run, polls included" cell_cpu_util
+row "whole machine busy over the run (/proc/stat)" cell_machine
+row "sender daemon VmHWM − idle VmRSS (idle at start $(calc "$IDLE0_A / 1024" 1) MiB)" cell_mem_a
+row "receiver daemon VmHWM − idle VmRSS (idle at start $(calc "$IDLE0_B / 1024" 1) MiB)" cell_mem_b
 row 'XChaCha20-Poly1305 chunk seal, 1 MiB' cell_xseal
 row 'XChaCha20-Poly1305 chunk open, 1 MiB' cell_xopen
 row 'CURVE box (`crypto_box_afternm`), 1 MiB' cell_curve

@@ -97,7 +97,7 @@ std::string FrameBytes(const wire::Frame& f) { return SerializeCanonical(f); }
 // chunk it lacks (a lost Want or Chunk, a reconnection).
 constexpr int64_t kTransferStallMs = 1000;
 // Chunks one Want may ask for.
-constexpr uint32_t kMaxWantChunks = 64;
+constexpr uint32_t kMaxWantChunks = 16;
 
 // A message whose envelope verified and whose attachments are arriving.
 struct Receiving {
@@ -640,88 +640,108 @@ class DaemonImpl {
     return CheckTransition(from, u.state(), by, u.note(), NamesOf(row, &a, &b));
   }
 
+  // What an incoming message does to the request records: nothing, a new
+  // request, or a status update of a request between us and its sender.
+  struct Effect {
+    enum { kNone, kNewRequest, kStatus } kind = kNone;
+    mla::MlaRequest request;
+    mla::StatusUpdate update;
+    RequestRow row;  // the request a status update moves
+  };
+
   // What an incoming message must satisfy beyond its signatures: a request
-  // must be a valid MLA request, and a status update must come from the
-  // party that owns the transition, in sequence (SPEC 7).
-  Status CheckIncoming(const Peer& peer, const wire::OuterHeader& outer,
-                       const OpenedMessage& opened) {
+  // must be a valid MLA request for this node, and a status update must
+  // come from the party that owns the transition, in sequence (SPEC 7).
+  // CheckIncoming and ApplyIncoming share this one reading of the message.
+  Result<Effect> ReadIncoming(const Peer& peer, const wire::OuterHeader& outer,
+                              const OpenedMessage& opened) {
     const wire::InnerHeader& inner = opened.inner;
     const std::string& body = opened.payload.body();
-    mla::MlaRequest req;
-    if (IsStructuredRequest(inner, body, &req)) {
-      if (auto s = ValidateRequest(req); !s.ok()) {
+    Effect e;
+    if (IsStructuredRequest(inner, body, &e.request)) {
+      if (auto s = ValidateRequest(e.request); !s.ok()) {
         return MakeError(Code::kInvalidArgument, "not a valid MLA request: " + s.error().message);
       }
-      if (outer.recipients_size() != 1) {
+      if (outer.recipients_size() != 1 ||
+          e.request.requested_authority() != me->card().node_id()) {
         return MakeError(Code::kInvalidArgument,
-                         "a request goes to exactly one requested authority");
+                         "the request names requested authority '" +
+                             e.request.requested_authority() + "', not this node");
       }
-      return {};
+      e.kind = Effect::kNewRequest;
+      return e;
     }
-    if (inner.kind() != wire::KIND_STATUS) return {};
-    mla::StatusUpdate u;
-    Status parsed = ParseStrict(body, &u, "status update");
-    if (parsed.ok()) parsed = ValidateStatusUpdate(u);
-    const std::string& id = inner.in_reply_to().empty() ? u.request_id() : inner.in_reply_to();
-    ROG_ASSIGN_OR_RETURN(auto found, RequestWith(peer.row.fingerprint, id));
+    if (inner.kind() != wire::KIND_STATUS) return e;
+    Status parsed = ParseStrict(body, &e.update, "status update");
+    if (parsed.ok()) parsed = ValidateStatusUpdate(e.update);
     if (!parsed.ok()) {
-      // A free-text status message is fine, unless it claims to be about a
-      // request between us: then it must be a valid status update.
-      if (!found) return {};
+      // Free text is fine, unless the message replies to a request between
+      // us: then it must be a valid status update.
+      if (inner.in_reply_to().empty()) return e;
+      ROG_ASSIGN_OR_RETURN(auto about, RequestWith(peer.row.fingerprint, inner.in_reply_to()));
+      if (!about) return e;
       return MakeError(Code::kInvalidArgument,
-                       "status message about request " + id +
+                       "status message about request " + inner.in_reply_to() +
                            " is not a valid status update: " + parsed.error().message);
     }
+    if (!inner.in_reply_to().empty() && inner.in_reply_to() != e.update.request_id()) {
+      return MakeError(Code::kInvalidArgument, "status update names request " +
+                                                   e.update.request_id() + " but replies to " +
+                                                   inner.in_reply_to());
+    }
+    ROG_ASSIGN_OR_RETURN(auto found, RequestWith(peer.row.fingerprint, e.update.request_id()));
     if (!found) {
-      return MakeError(Code::kNotFound, "status update for request " + u.request_id() +
+      return MakeError(Code::kNotFound, "status update for request " + e.update.request_id() +
                                             ", which this node does not have with " +
                                             peer.row.node_id);
     }
-    if (u.request_id() != id) {
-      return MakeError(Code::kInvalidArgument, "status update names request " + u.request_id() +
-                                                   " but replies to " + id);
-    }
-    return CheckStatusUpdate(found->first, u, found->second);
+    ROG_RETURN_IF_ERROR(CheckStatusUpdate(found->first, e.update, found->second));
+    e.kind = Effect::kStatus;
+    e.row = std::move(found->first);
+    return e;
+  }
+
+  Status CheckIncoming(const Peer& peer, const wire::OuterHeader& outer,
+                       const OpenedMessage& opened) {
+    auto effect = ReadIncoming(peer, outer, opened);
+    if (!effect.ok()) return effect.error();
+    return {};
   }
 
   // Records what a stored incoming message does to a request. Runs inside
-  // the message's savepoint, after CheckIncoming passed.
+  // the message's savepoint; reads the message exactly as CheckIncoming did.
   Status ApplyIncoming(const Peer& peer, const wire::OuterHeader& outer,
                        const OpenedMessage& opened, const std::string& env_sha, int64_t now) {
-    const std::string& body = opened.payload.body();
-    mla::MlaRequest req;
-    if (IsStructuredRequest(opened.inner, body, &req)) {
+    ROG_ASSIGN_OR_RETURN(Effect e, ReadIncoming(peer, outer, opened));
+    if (e.kind == Effect::kNewRequest) {
       RequestRow r;
       r.requester = outer.sender();
       r.request_id = outer.message_id();
       r.requested = me->fingerprint();
       r.envelope_sha256 = env_sha;
       r.created_at = outer.created_at();
-      r.deadline = req.deadline_us();
+      r.deadline = e.request.deadline_us();
       r.priority = outer.priority();
       r.state = std::string(StateName(mla::STATE_DELIVERED));
       r.subject = opened.inner.subject();
-      r.case_reference = req.case_reference();
+      r.case_reference = e.request.case_reference();
       r.updated_at = now;
-      spdlog::info("request {} from {} ({}), deadline {}", r.request_id, peer.row.node_id,
-                   r.case_reference, r.deadline > 0 ? Rfc3339(r.deadline) : "none");
+      // No case details in the log: ids, parties and times only.
+      spdlog::info("request {} from {}, deadline {}", r.request_id, peer.row.node_id,
+                   r.deadline > 0 ? Rfc3339(r.deadline) : "none");
       return store->InsertRequest(r, {{0, "sent", r.requester, r.created_at, "", ""},
                                       {0, r.state, r.requested, now, "", ""}});
     }
-    if (opened.inner.kind() != wire::KIND_STATUS) return {};
-    mla::StatusUpdate u;
-    if (!ParseStrict(body, &u, "status update").ok()) return {};  // free text (checked)
-    ROG_ASSIGN_OR_RETURN(auto found, RequestWith(peer.row.fingerprint, u.request_id()));
-    if (!found) return {};
-    RequestRow row = std::move(found->first);
-    row.state = std::string(StateName(u.state()));
-    row.seq = static_cast<int64_t>(u.sequence());
-    row.head = StatusChainHash(body);
+    if (e.kind != Effect::kStatus) return {};
+    RequestRow& row = e.row;
+    row.state = std::string(StateName(e.update.state()));
+    row.seq = static_cast<int64_t>(e.update.sequence());
+    row.head = StatusChainHash(opened.payload.body());
     row.updated_at = now;
-    spdlog::info("request {} is now {} ({}{})", row.request_id, row.state, peer.row.node_id,
-                 u.note().empty() ? "" : ": " + u.note());
+    spdlog::info("request {} is now {} (status update {} from {})", row.request_id, row.state,
+                 outer.message_id(), peer.row.node_id);
     return store->ApplyRequestStatus(
-        row, {row.seq, row.state, peer.row.fingerprint, u.created_at(), u.note(),
+        row, {row.seq, row.state, peer.row.fingerprint, e.update.created_at(), e.update.note(),
               outer.message_id()});
   }
 
@@ -826,9 +846,8 @@ class DaemonImpl {
     auto passed = store->DeadlinesPassed(clock.NowMicros());
     if (!passed.ok()) return;
     for (const auto& r : *passed) {
-      spdlog::warn("request {} ({}) from {} to {} passed its deadline {} without an outcome",
-                   r.request_id, r.case_reference, NameOf(r.requester), NameOf(r.requested),
-                   Rfc3339(r.deadline));
+      spdlog::warn("request {} from {} to {} passed its deadline {} without an outcome",
+                   r.request_id, NameOf(r.requester), NameOf(r.requested), Rfc3339(r.deadline));
       (void)store->MarkDeadlineWarned(r.requester, r.request_id);
     }
   }
@@ -850,6 +869,16 @@ class DaemonImpl {
         Refuse(peer, "message " + outer.message_id() + " refused: " + s.error().message);
         Nack(route, outer, env_sha, s.error().message);
         return;
+      }
+      for (const auto& a : opened.inner.attachments()) {
+        if (static_cast<int64_t>(a.chunk_size() + kChunkTagBytes) + 1024 > cfg.max_frame_bytes) {
+          const std::string why = "attachment chunks of " + std::to_string(a.chunk_size()) +
+                                  " bytes do not fit this node's frame limit (" +
+                                  std::to_string(cfg.max_frame_bytes) + " bytes)";
+          Refuse(peer, "message " + outer.message_id() + " refused: " + why);
+          Nack(route, outer, env_sha, why);
+          return;
+        }
       }
       int64_t active = 0;
       for (const auto& [k, r] : receiving) active += k.first == fp ? 1 : 0;
@@ -938,7 +967,8 @@ class DaemonImpl {
     Receiving& r = it->second;
     IncomingTransfer& t = *r.transfer;
     if (c->attachment() == t.current() && c->index() > t.next_chunk() &&
-        c->index() < t.next_chunk() + static_cast<uint64_t>(cfg.chunk_window)) {
+        c->index() < t.next_chunk() + static_cast<uint64_t>(cfg.chunk_window) &&
+        c->data().size() == t.ChunkLength(c->index())) {
       r.early[c->index()] = std::move(*c->mutable_data());  // its turn comes
       return;
     }
@@ -992,6 +1022,7 @@ class DaemonImpl {
     if (r.transfer->current() != before) r.early.clear();  // next attachment
     attachment_bytes_received += data.size();
     r.transfer->last_progress_ms = MonotonicMillis();
+    r.transfer->stalls = 0;
     return true;
   }
 
@@ -1039,8 +1070,13 @@ class DaemonImpl {
       if (now_ms - r.transfer->last_progress_ms <= kTransferStallMs) continue;
       const Peer* peer = ActivePeer(key.first);
       if (peer == nullptr) continue;
-      spdlog::info("attachments of {} from {} stalled; asking again from chunk {} of attachment {}",
-                   key.second, peer->row.node_id, r.transfer->next_chunk(), r.transfer->current());
+      // Logged once per minute of stalling, not every time it asks again.
+      if (r.transfer->stalls++ % 60 == 0) {
+        spdlog::info("attachments of {} from {} stalled; asking again from chunk {} of "
+                     "attachment {}",
+                     key.second, peer->row.node_id, r.transfer->next_chunk(),
+                     r.transfer->current());
+      }
       r.transfer->requested_until = r.transfer->next_chunk();
       r.transfer->last_progress_ms = now_ms;
       RequestChunks(*peer, r);
@@ -1145,6 +1181,7 @@ class DaemonImpl {
                                                   peer.row.fingerprint, p.envelope_sha256,
                                                   p.inner_sha256)
                             : Status{receipt.error()};
+    if (s.ok()) s = ReceiptNamesAttachments(*receipt, ack.message_id());
     if (!s.ok()) {
       Refuse(peer, "receipt for " + ack.message_id() + " rejected: " + s.error().message);
       return;
@@ -1165,6 +1202,19 @@ class DaemonImpl {
     next_schedule_ms = 0;  // a window slot is free
     last_error.erase(peer.row.fingerprint);
     spdlog::info("message {} delivered to {}", ack.message_id(), peer.row.node_id);
+  }
+
+  // A receipt must name every attachment we sent, as we signed it: it is the
+  // recipient's word that each was stored and checked.
+  Status ReceiptNamesAttachments(const wire::Receipt& receipt, const std::string& message_id) {
+    ROG_ASSIGN_OR_RETURN(auto rows, store->ListAttachments(me->fingerprint(), message_id));
+    bool same = receipt.attachments_size() == static_cast<int>(rows.size());
+    for (size_t i = 0; same && i < rows.size(); ++i) {
+      const auto& a = receipt.attachments(static_cast<int>(i));
+      same = a.sha256() == rows[i].sha256 && a.size() == rows[i].size;
+    }
+    if (same) return {};
+    return MakeError(Code::kUnauthenticated, "it does not name the attachments as sent");
   }
 
   void HandleNack(const Peer& peer, const wire::Nack& nack) {
@@ -1825,7 +1875,7 @@ class DaemonImpl {
       }
     }
     for (const std::string& d : {dir, std::filesystem::path(dir).parent_path().string(),
-                                 home.staging()}) {
+                                 home.attachments(), home.staging()}) {
       const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (fd < 0 || ::fsync(fd) != 0) {
         if (fd >= 0) ::close(fd);

@@ -969,7 +969,7 @@ Status Store::MarkRequestDelivered(const std::string& requester, const std::stri
     return Atomically(*db_, [&]() -> Status {
       auto& q = Prepare(
           "UPDATE requests SET state='delivered', updated_at=?3 "
-          "WHERE requester=?1 AND request_id=?2 AND state='sent'");
+          "WHERE requester=?1 AND request_id=?2 AND state IN ('sent','expired')");
       BindBlob(q, 1, requester);
       q.bind(2, request_id);
       q.bind(3, static_cast<int64_t>(at));

@@ -246,7 +246,8 @@ class Store {
   Result<std::vector<RequestRow>> FindRequestsById(const std::string& request_id);
   // Records a signed status update: the new state, sequence and chain head.
   Status ApplyRequestStatus(const RequestRow& updated, const RequestEvent& event);
-  // `sent` -> `delivered` on the requester's side, when the receipt arrives.
+  // `sent` -> `delivered` on the requester's side, when the receipt arrives
+  // (also from `expired`: a receipt that arrives late still counts, SPEC 5).
   Status MarkRequestDelivered(const std::string& requester, const std::string& request_id,
                               const std::string& requested, int64_t at);
   // `sent` -> `expired` for requests whose delivery expired.

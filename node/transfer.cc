@@ -137,6 +137,11 @@ uint64_t IncomingTransfer::chunk_count() const {
   return done() ? 0 : verifiers_[current_]->chunk_count();
 }
 
+uint64_t IncomingTransfer::ChunkLength(uint64_t index) const {
+  if (done()) return 0;
+  return SealedChunkLength(refs_[current_].size(), refs_[current_].chunk_size(), index);
+}
+
 uint64_t IncomingTransfer::bytes_done() const {
   uint64_t n = 0;
   for (size_t i = 0; i < refs_.size(); ++i) {
@@ -192,7 +197,11 @@ Status IncomingTransfer::Accept(uint32_t attachment, uint64_t index, std::string
 Status IncomingTransfer::Finish() {
   if (!done()) return MakeError(Code::kFailedPrecondition, "attachments are not complete");
   ROG_RETURN_IF_ERROR(SyncPath(dir_, O_RDONLY | O_DIRECTORY));
-  ROG_RETURN_IF_ERROR(SyncPath(fs::path(dir_).parent_path().string(), O_RDONLY | O_DIRECTORY));
+  // The message's directory, the sender's, and attachments/ (either of the
+  // last two may have been created for this message).
+  const fs::path sender_dir = fs::path(dir_).parent_path();
+  ROG_RETURN_IF_ERROR(SyncPath(sender_dir.string(), O_RDONLY | O_DIRECTORY));
+  ROG_RETURN_IF_ERROR(SyncPath(sender_dir.parent_path().string(), O_RDONLY | O_DIRECTORY));
   return {};
 }
 

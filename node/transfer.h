@@ -60,9 +60,13 @@ class IncomingTransfer {
   // Deletes the files (a refused message).
   void Discard();
 
+  // Sealed length of chunk `index` of the current attachment (0 if none).
+  uint64_t ChunkLength(uint64_t index) const;
+
   // Flow control, kept by the daemon.
   uint64_t requested_until = 0;  // chunks of current() requested below this
   int64_t last_progress_ms = 0;
+  int64_t stalls = 0;            // re-requests since the last accepted chunk
 
  private:
   IncomingTransfer() = default;

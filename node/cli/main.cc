@@ -112,12 +112,14 @@ std::optional<control::ControlResponse> Call(const Home& home, control::ControlR
 }
 
 // ---------------------------------------------------------------- attachments
-// A progress line on stderr for long operations, when stderr is a terminal;
-// nothing otherwise (scripts and logs get no control characters).
+// A progress line on stderr for long operations, when stdout and stderr are
+// terminals; nothing otherwise (scripts and logs get no control characters,
+// SPEC 9).
 class ProgressBar {
  public:
   explicit ProgressBar(std::string what)
-      : what_(std::move(what)), active_(::isatty(STDERR_FILENO) == 1),
+      : what_(std::move(what)),
+        active_(::isatty(STDOUT_FILENO) == 1 && ::isatty(STDERR_FILENO) == 1),
         start_(std::chrono::steady_clock::now()) {}
   ~ProgressBar() {
     if (active_ && drawn_) std::fputc('\n', stderr);
@@ -517,9 +519,10 @@ Result<control::FetchResponse> FetchTo(const Home& home, const std::string& id, 
   req.mutable_fetch()->set_attachment(index);
   auto resp = Call(home, req, exit_code);
   if (!resp) return MakeError(Code::kUnavailable, "");  // already reported
-  const auto& f = resp->fetch();
+  auto& f = *resp->mutable_fetch();
   if (force) ::unlink(out.c_str());
   SecretBytes key = SecretBytes::From(f.key());
+  WipeString(*f.mutable_key());
   ProgressBar bar("decrypting " + f.name());
   if (auto s = OpenFile(f.path(), out, key, f.message_id(), f.size(), f.sha256(), f.chunk_size(),
                         bar.callback());

@@ -192,6 +192,19 @@ TEST_F(RequestTest, TransitionsNotOwnedAreRefusedByTheCliAndByTheReceiver) {
   EXPECT_TRUE(b.WaitLog("refused"));
   EXPECT_EQ(RequestOf(b, id)["state"], "delivered");
 
+  // An invalid status update (unknown version) replying to something else
+  // passes as free text, and moves nothing.
+  forged.set_version(2);
+  WriteText(forged_file, SerializeCanonical(forged));
+  const std::string sneaky = a.Send({"--to", "de-bka", "--subject", "status", "--kind", "status",
+                                     "--in-reply-to", "01aaaaaaaaaaaaaaaaaaaaaaaa",
+                                     "--body-file", forged_file});
+  ASSERT_TRUE(a.WaitOutboxState(sneaky, "delivered")) << a.Log() << b.Log();
+  EXPECT_EQ(RequestOf(b, id)["state"], "delivered");
+  EXPECT_EQ(HistoryStates(RequestOf(b, id)), (std::vector<std::string>{"sent", "delivered"}));
+  forged.set_version(1);
+  WriteText(forged_file, SerializeCanonical(forged));
+
   // A third node, not a party, cannot move the request either.
   Node c(dir.path(), "nl-om", "NL");
   c.Trust(b);
