@@ -464,11 +464,23 @@ class DaemonImpl {
                        " is dated beyond the clock allowance; not accepted yet");
       return;
     }
+    if (LaneOf(outer.priority()) == Lane::kUrgent) urgent_in_batch = true;
+    auto opened = OpenEnvelopeShared(*env, *peer.shared, me->fingerprint(), peer.row.signing_key);
+    if (!opened.ok()) {
+      Refuse(peer, "envelope " + outer.message_id() + ": " + opened.error().message);
+      Nack(route, outer, env_sha, opened.error().message);
+      return;
+    }
     // In order within a priority: hold this one until its predecessor is in.
+    // A predecessor whose envelope verified and whose attachments are still
+    // coming counts as in (a long or stuck transfer must not hold back every
+    // later message), except for status messages: those apply in order.
     if (!deliver.prev().empty()) {
       auto prev = store->FindInbox(sender, deliver.prev());
       if (!prev.ok()) return;
-      if (!prev->has_value()) {
+      const bool prev_arriving = receiving.count({sender, deliver.prev()}) > 0 &&
+                                 opened->inner.kind() != wire::KIND_STATUS;
+      if (!prev->has_value() && !prev_arriving) {
         spdlog::debug("holding {} from {} until {} arrives", outer.message_id(),
                       peer.row.node_id, deliver.prev());
         // No ack: tell the sender its predecessor is missing, so it resends
@@ -482,13 +494,6 @@ class DaemonImpl {
         outgoing.push_back(std::move(o));
         return;
       }
-    }
-    if (LaneOf(outer.priority()) == Lane::kUrgent) urgent_in_batch = true;
-    auto opened = OpenEnvelopeShared(*env, *peer.shared, me->fingerprint(), peer.row.signing_key);
-    if (!opened.ok()) {
-      Refuse(peer, "envelope " + outer.message_id() + ": " + opened.error().message);
-      Nack(route, outer, env_sha, opened.error().message);
-      return;
     }
     if (auto s = CheckIncoming(peer, outer, *opened); !s.ok()) {
       Refuse(peer, "message " + outer.message_id() + " refused: " + s.error().message);
@@ -790,8 +795,19 @@ class DaemonImpl {
     const std::string body = SerializeCanonical(su);
     control::SendRequest sr;
     sr.add_to(NameOf(row.outgoing ? row.requested : row.requester));
-    const std::string subject = "Status of " + row.subject + ": " + std::string(StateName(to));
-    sr.set_subject(subject.substr(0, limits::kMaxSubjectBytes));
+    // The state name stays whole; a long request subject is cut at a
+    // character boundary.
+    const std::string tail = ": " + std::string(StateName(to));
+    std::string about = row.subject;
+    const size_t room = limits::kMaxSubjectBytes - tail.size() - 10;
+    if (about.size() > room) {
+      about.resize(room);
+      while (!about.empty() && (static_cast<unsigned char>(about.back()) & 0xC0) == 0x80) {
+        about.pop_back();  // continuation bytes of a cut character
+      }
+      if (!about.empty() && static_cast<unsigned char>(about.back()) >= 0xC0) about.pop_back();
+    }
+    sr.set_subject("Status of " + about + tail);
     sr.set_kind(wire::KIND_STATUS);
     sr.set_in_reply_to(row.request_id);
     sr.set_priority(static_cast<uint32_t>(row.priority));
@@ -912,8 +928,6 @@ class DaemonImpl {
                      peer.row.node_id, r.transfer->bytes_done(), r.transfer->bytes_total());
       }
       it = receiving.emplace(key, std::move(r)).first;
-    } else if (MonotonicMillis() - it->second.transfer->last_progress_ms > kTransferStallMs) {
-      it->second.transfer->requested_until = it->second.transfer->next_chunk();
     }
     it->second.route = route;
     if (it->second.transfer->done()) {
@@ -924,6 +938,10 @@ class DaemonImpl {
   }
 
   Status CheckFreeSpace(uint64_t bytes) {
+    // What running transfers still need is spoken for.
+    for (const auto& [key, r] : receiving) {
+      bytes += r.transfer->bytes_total() - r.transfer->bytes_done();
+    }
     struct statvfs st {};
     if (::statvfs(home.dir().c_str(), &st) != 0) return {};
     const uint64_t free_bytes = uint64_t{st.f_bavail} * st.f_frsize;
@@ -959,6 +977,19 @@ class DaemonImpl {
     w->set_count(static_cast<uint32_t>(
         std::min<uint64_t>(want_until - t.requested_until, kMaxWantChunks)));
     if (SendToPeer(peer, Lane::kBulk, FrameBytes(f))) t.requested_until += w->count();
+  }
+
+  void RequestStalled(const Peer& peer, Receiving& r) {
+    IncomingTransfer& t = *r.transfer;
+    if (t.done()) return;
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    auto* w = f.mutable_want();
+    w->set_message_id(r.outer.message_id());
+    w->set_attachment(t.current());
+    w->set_first_chunk(t.next_chunk());
+    w->set_count(1);
+    (void)SendToPeer(peer, Lane::kBulk, FrameBytes(f));
   }
 
   void HandleChunk(const Peer& peer, wire::Chunk* c) {
@@ -1067,7 +1098,9 @@ class DaemonImpl {
       }
     }
     for (auto& [key, r] : receiving) {
-      if (now_ms - r.transfer->last_progress_ms <= kTransferStallMs) continue;
+      const int64_t patience =
+          kTransferStallMs << std::min<int64_t>(r.transfer->stalls, 5);  // 1 s .. 32 s
+      if (now_ms - r.transfer->last_progress_ms <= patience) continue;
       const Peer* peer = ActivePeer(key.first);
       if (peer == nullptr) continue;
       // Logged once per minute of stalling, not every time it asks again.
@@ -1077,9 +1110,11 @@ class DaemonImpl {
                      key.second, peer->row.node_id, r.transfer->next_chunk(),
                      r.transfer->current());
       }
-      r.transfer->requested_until = r.transfer->next_chunk();
+      // Ask again for the first missing chunk only, and wait longer each
+      // time (a slow link must not fill up with duplicate chunks); the
+      // window refills as chunks arrive.
+      RequestStalled(*peer, r);
       r.transfer->last_progress_ms = now_ms;
-      RequestChunks(*peer, r);
     }
   }
 
@@ -1835,6 +1870,11 @@ class DaemonImpl {
       if (staged.empty() || staged.find('/') != std::string::npos || staged[0] == '.') {
         return MakeError(Code::kInvalidArgument,
                          "staged attachment must be a file name in the staging area");
+      }
+      if (!SafeAttachmentName(a.name())) {
+        return MakeError(Code::kInvalidArgument,
+                         "attachment name '" + a.name() + "' has control characters or a '/'",
+                         "rename the file");
       }
       if (static_cast<int64_t>(a.size()) > cfg.max_attachment_bytes) {
         return MakeError(Code::kInvalidArgument,

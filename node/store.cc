@@ -1004,8 +1004,9 @@ Result<int64_t> Store::ExpireRequests() {
 Result<std::vector<RequestRow>> Store::ListRequests() {
   return Run("list requests", [&]() -> Result<std::vector<RequestRow>> {
     auto& q = Prepare("SELECT " REQUEST_COLS " FROM requests ORDER BY " REQUEST_OPEN
-                      " DESC, CASE WHEN " REQUEST_OPEN
-                      " THEN deadline ELSE -updated_at END, created_at");
+                      " DESC, CASE WHEN " REQUEST_OPEN " AND deadline > 0"
+                      " THEN deadline ELSE 9223372036854775807 END,"
+                      " updated_at DESC, created_at");
     std::vector<RequestRow> out;
     while (q.executeStep()) out.push_back(ReadRequest(q));
     return out;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 
 #include "keys/crypto.h"
@@ -39,10 +40,17 @@ Status MakeDirs(const std::string& dir) {
   return {};
 }
 
-bool SafeName(const std::string& name) {
-  return !name.empty() && name.size() <= 255 && name != "." && name != ".." &&
-         name.find('/') == std::string::npos && name.find('\0') == std::string::npos;
+}  // namespace
+
+bool SafeAttachmentName(const std::string& name) {
+  if (name.empty() || name.size() > 255 || name == "." || name == "..") return false;
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return c == '/' || u < 0x20 || u == 0x7f;
+  });
 }
+
+namespace {
 
 }  // namespace
 
@@ -64,7 +72,7 @@ Status CheckAttachments(const wire::InnerHeader& inner, size_t max_count, uint64
   for (int i = 0; i < inner.attachments_size(); ++i) {
     const auto& a = inner.attachments(i);
     const std::string which = "attachment " + std::to_string(i);
-    if (!SafeName(a.name())) {
+    if (!SafeAttachmentName(a.name())) {
       return MakeError(Code::kInvalidArgument, which + " has an unusable file name");
     }
     if (a.size() > max_bytes) {
@@ -111,6 +119,12 @@ Result<std::unique_ptr<IncomingTransfer>> IncomingTransfer::Start(
       break;
     }
     if (!v.done()) break;
+  }
+  // Files after the resume point are stale (an earlier attachment was cut or
+  // damaged): they are received again from their start.
+  for (size_t i = t->current_ + 1; i < t->refs_.size(); ++i) {
+    std::error_code ec;
+    fs::remove(AttachmentPath(t->dir_, i), ec);
   }
   ROG_RETURN_IF_ERROR(t->OpenCurrent());
   t->requested_until = t->next_chunk();

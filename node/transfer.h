@@ -27,6 +27,10 @@ std::string AttachmentDir(const std::string& home_dir, const std::string& sender
                           const std::string& message_id);
 std::string AttachmentPath(const std::string& dir, size_t index);
 
+// A file name that is safe to show and to write: no directory part, no
+// control characters (a newline would split log lines and refusals).
+bool SafeAttachmentName(const std::string& name);
+
 // Checks the attachment list of a received inner header against the limits.
 Status CheckAttachments(const wire::InnerHeader& inner, size_t max_count, uint64_t max_bytes);
 
