@@ -1103,7 +1103,7 @@ class DaemonImpl {
       if (now_ms - r.transfer->last_progress_ms <= patience) continue;
       const Peer* peer = ActivePeer(key.first);
       if (peer == nullptr) continue;
-      // Logged once per minute of stalling, not every time it asks again.
+      // Logged on the first ask and every 60th after, not on every ask.
       if (r.transfer->stalls++ % 60 == 0) {
         spdlog::info("attachments of {} from {} stalled; asking again from chunk {} of "
                      "attachment {}",
