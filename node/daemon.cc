@@ -732,8 +732,7 @@ class DaemonImpl {
       r.case_reference = e.request.case_reference();
       r.updated_at = now;
       // No case details in the log: ids, parties and times only.
-      spdlog::info("request {} from {}, deadline {}", r.request_id, peer.row.node_id,
-                   r.deadline > 0 ? Rfc3339(r.deadline) : "none");
+      spdlog::info("request {} from {}", r.request_id, peer.row.node_id);
       return store->InsertRequest(r, {{0, "sent", r.requester, r.created_at, "", ""},
                                       {0, r.state, r.requested, now, "", ""}});
     }
@@ -862,8 +861,8 @@ class DaemonImpl {
     auto passed = store->DeadlinesPassed(clock.NowMicros());
     if (!passed.ok()) return;
     for (const auto& r : *passed) {
-      spdlog::warn("request {} from {} to {} passed its deadline {} without an outcome",
-                   r.request_id, NameOf(r.requester), NameOf(r.requested), Rfc3339(r.deadline));
+      spdlog::warn("request {} from {} to {} passed its deadline without an outcome",
+                   r.request_id, NameOf(r.requester), NameOf(r.requested));
       (void)store->MarkDeadlineWarned(r.requester, r.request_id);
     }
   }
