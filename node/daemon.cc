@@ -2176,8 +2176,49 @@ class DaemonImpl {
   }
 
   // ------------------------------------------------------------ loop
+  // At start: attachment files nothing refers to go. A sent message's
+  // files whose outbox row never committed (the daemon stopped between the
+  // move and the commit); a partial transfer older than any message can
+  // live; staged files a CLI left behind a day ago. Received and sent
+  // attachments of stored messages always stay.
+  void SweepAttachments() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const auto now = fs::file_time_type::clock::now();
+    const auto max_age = std::chrono::microseconds(cfg.max_expiry_us + cfg.clock_allowance_us);
+    std::map<std::string, std::string> by_hex{{ToHex(me->fingerprint()), me->fingerprint()}};
+    for (const auto& [fp, peer] : peers) by_hex[ToHex(fp)] = fp;
+    int removed = 0;
+    for (const auto& sender_dir : fs::directory_iterator(home.attachments(), ec)) {
+      const std::string name = sender_dir.path().filename().string();
+      const bool staging = sender_dir.path().string() == home.staging();
+      for (const auto& entry : fs::directory_iterator(sender_dir.path(), ec)) {
+        std::error_code e2;
+        const auto age = now - fs::last_write_time(entry.path(), e2);
+        bool stale = false;
+        if (staging) {
+          stale = age > std::chrono::hours(24);
+        } else {
+          auto fp = by_hex.find(name);
+          auto rows = fp != by_hex.end()
+                          ? store->ListAttachments(fp->second, entry.path().filename().string())
+                          : Result<std::vector<AttachmentRow>>(std::vector<AttachmentRow>{});
+          if (!rows.ok() || !rows->empty()) continue;  // stored: keep
+          const bool own = fp != by_hex.end() && fp->second == me->fingerprint();
+          stale = own || age > max_age;
+        }
+        if (stale && !e2) {
+          fs::remove_all(entry.path(), e2);
+          if (!e2) ++removed;
+        }
+      }
+    }
+    if (removed > 0) spdlog::info("removed {} unreferenced attachment file(s)", removed);
+  }
+
   Status Loop() {
     started_at = clock.NowMicros();
+    SweepAttachments();
     spdlog::info("node {} ({}) listening on {}; control socket {}", me->card().node_id(),
                  FingerprintText(me->fingerprint()), cfg.listen, home.control_socket());
     if (cfg.connect_all) {

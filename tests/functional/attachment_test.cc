@@ -15,6 +15,7 @@
 
 #include "keys/attachment.h"
 #include "keys/crypto.h"
+#include "keys/fingerprint.h"
 #include "tests/functional/harness.h"
 
 namespace rogatory::test {
@@ -255,6 +256,38 @@ TEST_F(AttachmentTest, BundleNamesTheAttachmentsAndVerifyChecksFilesAgainstThem)
   auto bad = RunCmd({RogatoryBin(), "verify", bundle, "--attachment", other});
   EXPECT_EQ(bad.exit_code, 3) << bad.out;
   EXPECT_NE(bad.err.find("is not an attachment of this message"), std::string::npos) << bad.err;
+}
+
+TEST_F(AttachmentTest, UnreferencedFilesAreSweptAtStartAndStoredOnesKept) {
+  const std::string file = dir.path() + "/kept.bin";
+  const std::string sha = MakeFile(file, 300000);
+  a.Start();
+  b.Start();
+  const std::string id =
+      a.Send({"--to", "de-bka", "--subject", "kept", "--body", "x", "--attach", file});
+  ASSERT_TRUE(a.WaitOutboxState(id, "delivered"));
+  a.Stop();
+  namespace fs = std::filesystem;
+  const std::string own = a.home() + "/attachments/" + ToHex(*ParseFingerprint(a.fingerprint()));
+  const std::string peer = a.home() + "/attachments/" + ToHex(*ParseFingerprint(b.fingerprint()));
+  fs::create_directories(own + "/01orphanorphanorphanorphan");  // never committed
+  std::ofstream(own + "/01orphanorphanorphanorphan/0") << "sealed bytes";
+  fs::create_directories(peer + "/01partialpartialpartialpar");  // a transfer to resume
+  std::ofstream(peer + "/01partialpartialpartialpar/0") << "chunk";
+  std::ofstream(a.home() + "/attachments/staging/old.0") << "staged long ago";
+  std::ofstream(a.home() + "/attachments/staging/new.0") << "being staged";
+  fs::last_write_time(a.home() + "/attachments/staging/old.0",
+                      fs::file_time_type::clock::now() - std::chrono::hours(48));
+  a.Start();
+  EXPECT_TRUE(a.WaitLog("removed 2 unreferenced attachment file(s)")) << a.Log();
+  EXPECT_FALSE(fs::exists(own + "/01orphanorphanorphanorphan"));
+  EXPECT_FALSE(fs::exists(a.home() + "/attachments/staging/old.0"));
+  EXPECT_TRUE(fs::exists(a.home() + "/attachments/staging/new.0"));
+  EXPECT_TRUE(fs::exists(peer + "/01partialpartialpartialpar/0"));
+  // The sent message's sealed copy stays, and still opens.
+  const std::string back = dir.path() + "/back.bin";
+  ASSERT_EQ(a.Cli({"fetch", id, "--attachment", "0", "-o", back}).exit_code, 0);
+  EXPECT_EQ(FileSha(back), sha);
 }
 
 TEST_F(AttachmentTest, MissingAttachmentFileIsAUsageErrorAndSendsNothing) {
