@@ -168,6 +168,22 @@ CREATE TABLE attachments(
 ) WITHOUT ROWID;
 )sql";
 
+// v5: the audit log (SPEC 4, node/audit.h): leaves in append order, and the
+// roots of complete perfect subtrees so proofs never rebuild the tree.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE audit_log(
+  idx INTEGER PRIMARY KEY,
+  entry BLOB NOT NULL,
+  leaf_hash BLOB NOT NULL
+);
+CREATE TABLE audit_nodes(
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  PRIMARY KEY(level, idx)
+) WITHOUT ROWID;
+)sql";
+
 // States after which nothing more happens to a request (request.h IsFinal).
 #define REQUEST_OPEN "state NOT IN ('executed','partially_executed','refused','withdrawn','expired')"
 
@@ -280,6 +296,7 @@ Status Store::Migrate() {
       if (version < 2) db_->exec(kSchemaV2);
       if (version < 3) db_->exec(kSchemaV3);
       if (version < 4) db_->exec(kSchemaV4);
+      if (version < 5) db_->exec(kSchemaV5);
       db_->exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '" +
                 std::to_string(kSchemaVersion) + "')");
       db_->exec("COMMIT");
@@ -1106,6 +1123,72 @@ Result<std::vector<AttachmentRow>> Store::ListAttachments(const std::string& sen
       a.sha256 = Blob(q.getColumn(2));
       a.chunk_size = static_cast<uint32_t>(q.getColumn(3).getInt64());
       out.push_back(std::move(a));
+    }
+    return out;
+  });
+}
+
+Result<int64_t> Store::AuditSize() {
+  return Run("audit size", [&]() -> Result<int64_t> {
+    auto& q = Prepare("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log");
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+Status Store::AppendAudit(int64_t index, const std::string& entry, const std::string& leaf_hash,
+                          const std::vector<std::tuple<uint32_t, uint64_t, std::string>>& nodes) {
+  return Run("append audit", [&]() -> Status {
+    return Atomically(*db_, [&]() -> Status {
+      auto& q = Prepare("INSERT INTO audit_log(idx, entry, leaf_hash) VALUES(?1,?2,?3)");
+      q.bind(1, static_cast<int64_t>(index));
+      BindBlob(q, 2, entry);
+      BindBlob(q, 3, leaf_hash);
+      q.exec();
+      for (const auto& [level, idx, hash] : nodes) {
+        auto& n = Prepare("INSERT INTO audit_nodes(level, idx, hash) VALUES(?1,?2,?3)");
+        n.bind(1, static_cast<int64_t>(level));
+        n.bind(2, static_cast<int64_t>(idx));
+        BindBlob(n, 3, hash);
+        n.exec();
+      }
+      return {};
+    });
+  });
+}
+
+Result<std::string> Store::AuditLeafHash(int64_t index) {
+  return Run("audit leaf", [&]() -> Result<std::string> {
+    auto& q = Prepare("SELECT leaf_hash FROM audit_log WHERE idx=?1");
+    q.bind(1, static_cast<int64_t>(index));
+    if (!q.executeStep()) {
+      return MakeError(Code::kDataLoss, "audit log entry " + std::to_string(index) + " is missing");
+    }
+    return Blob(q.getColumn(0));
+  });
+}
+
+Result<std::optional<std::string>> Store::AuditNode(uint32_t level, uint64_t index) {
+  return Run("audit node", [&]() -> Result<std::optional<std::string>> {
+    auto& q = Prepare("SELECT hash FROM audit_nodes WHERE level=?1 AND idx=?2");
+    q.bind(1, static_cast<int64_t>(level));
+    q.bind(2, static_cast<int64_t>(index));
+    if (!q.executeStep()) return std::optional<std::string>();
+    return std::optional<std::string>(Blob(q.getColumn(0)));
+  });
+}
+
+Result<std::vector<std::tuple<int64_t, std::string, std::string>>> Store::AuditLeaves(
+    int64_t from, int limit) {
+  using Rows = std::vector<std::tuple<int64_t, std::string, std::string>>;
+  return Run("audit leaves", [&]() -> Result<Rows> {
+    auto& q = Prepare(
+        "SELECT idx, entry, leaf_hash FROM audit_log WHERE idx >= ?1 ORDER BY idx LIMIT ?2");
+    q.bind(1, static_cast<int64_t>(from));
+    q.bind(2, limit);
+    Rows out;
+    while (q.executeStep()) {
+      out.emplace_back(q.getColumn(0).getInt64(), Blob(q.getColumn(1)), Blob(q.getColumn(2)));
     }
     return out;
   });

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@ class Statement;
 
 namespace rogatory {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 struct PeerRow {
   std::string node_id;
@@ -262,6 +263,18 @@ class Store {
   Status MarkDeadlineWarned(const std::string& requester, const std::string& request_id);
   // Open requests past their deadline: {as requester, as requested}.
   Result<std::pair<int64_t, int64_t>> CountOverdue(int64_t now);
+
+  // ---- audit log (append-only Merkle log, node/audit.h)
+  Result<int64_t> AuditSize();
+  // Appends leaf `index` (== AuditSize()) with the perfect subtree roots it
+  // completed, as one unit.
+  Status AppendAudit(int64_t index, const std::string& entry, const std::string& leaf_hash,
+                     const std::vector<std::tuple<uint32_t, uint64_t, std::string>>& nodes);
+  Result<std::string> AuditLeafHash(int64_t index);
+  Result<std::optional<std::string>> AuditNode(uint32_t level, uint64_t index);
+  // Leaves in index order from `from`: (index, entry, leaf_hash).
+  Result<std::vector<std::tuple<int64_t, std::string, std::string>>> AuditLeaves(int64_t from,
+                                                                                 int limit);
 
   Result<std::string> IntegrityCheck();
 
