@@ -125,3 +125,108 @@ BENCHMARK(BM_CurveMessageBox);
 }  // namespace rogatory::bench
 
 BENCHMARK_MAIN();
+
+// --- The audit log's Merkle tree (keys/merkle.h) ---------------------------
+// A log of 2^20 entries held in memory with every perfect subtree cached, as
+// the store keeps them: the cost of a proof is then O(log n) lookups plus the
+// hashing of the one subtree on the right edge that is not perfect.
+#include <random>
+
+#include "keys/merkle.h"
+
+namespace rogatory::bench {
+namespace {
+
+constexpr uint64_t kMerkleLeaves = uint64_t{1} << 20;
+
+class CachedTree : public merkle::HashSource {
+ public:
+  CachedTree() {
+    // The store fills its cache from what CompactRange::Append reports.
+    levels_.resize(21);
+    merkle::CompactRange range;
+    for (uint64_t i = 0; i < kMerkleLeaves; ++i) {
+      std::string leaf = merkle::LeafHash("audit entry " + std::to_string(i));
+      levels_[0] += leaf;
+      for (const auto& node : range.Append(std::move(leaf))) levels_[node.level] += node.hash;
+    }
+  }
+  Result<std::string> Leaf(uint64_t index) override { return Get(0, index); }
+  Result<std::optional<std::string>> Perfect(uint32_t level, uint64_t index) override {
+    return std::optional<std::string>(Get(level, index));
+  }
+
+ private:
+  std::string Get(uint32_t level, uint64_t index) const {
+    return levels_[level].substr(index * merkle::kHashBytes, merkle::kHashBytes);
+  }
+  std::vector<std::string> levels_;  // level l: the roots of its subtrees, 32 bytes each
+};
+
+CachedTree& Tree() {
+  static CachedTree* t = new CachedTree();
+  return *t;
+}
+
+// Random queries, drawn once outside the timing: (a, b) with a < b, and the
+// roots of the trees of size a and b.
+struct MerkleQuery {
+  uint64_t a, b;
+  std::string root_a, root_b;
+};
+
+const std::vector<MerkleQuery>& Queries(bool inclusion) {
+  static std::vector<MerkleQuery>* q[2] = {nullptr, nullptr};
+  if (q[inclusion] == nullptr) {
+    q[inclusion] = new std::vector<MerkleQuery>();
+    std::mt19937_64 rng(inclusion ? 6962 : 9162);
+    for (int i = 0; i < 1024; ++i) {
+      MerkleQuery mq;
+      // Tree sizes in the upper half, so most are not powers of two.
+      mq.b = kMerkleLeaves / 2 + 1 + rng() % (kMerkleLeaves / 2);
+      mq.a = inclusion ? rng() % mq.b : 1 + rng() % (mq.b - 1);
+      if (!inclusion) mq.root_a = *merkle::Root(Tree(), mq.a);
+      mq.root_b = *merkle::Root(Tree(), mq.b);
+      q[inclusion]->push_back(std::move(mq));
+    }
+  }
+  return *q[inclusion];
+}
+
+void BM_MerkleInclusionProof1M(benchmark::State& state) {
+  const bool verify = state.range(0) != 0;
+  const auto& queries = Queries(true);
+  size_t i = 0;
+  for (auto _ : state) {
+    const MerkleQuery& q = queries[i++ % queries.size()];
+    auto proof = merkle::InclusionProof(Tree(), q.a, q.b);
+    if (verify) {
+      std::string leaf = *Tree().Leaf(q.a);
+      if (!merkle::VerifyInclusion(leaf, q.a, q.b, *proof, q.root_b).ok()) {
+        state.SkipWithError("inclusion proof does not verify");
+        break;
+      }
+    }
+    benchmark::DoNotOptimize(proof);
+  }
+}
+BENCHMARK(BM_MerkleInclusionProof1M)->ArgName("verify")->Arg(0)->Arg(1);
+
+void BM_MerkleConsistencyProof1M(benchmark::State& state) {
+  const bool verify = state.range(0) != 0;
+  const auto& queries = Queries(false);
+  size_t i = 0;
+  for (auto _ : state) {
+    const MerkleQuery& q = queries[i++ % queries.size()];
+    auto proof = merkle::ConsistencyProof(Tree(), q.a, q.b);
+    if (verify && !merkle::VerifyConsistency(q.a, q.b, q.root_a, q.root_b, *proof).ok()) {
+      state.SkipWithError("consistency proof does not verify");
+      break;
+    }
+    benchmark::DoNotOptimize(proof);
+  }
+}
+BENCHMARK(BM_MerkleConsistencyProof1M)->ArgName("verify")->Arg(0)->Arg(1);
+
+}  // namespace
+}  // namespace rogatory::bench

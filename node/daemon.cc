@@ -32,6 +32,7 @@
 #include "keys/receipt.h"
 #include "keys/strict_parse.h"
 #include "node/clock.h"
+#include "node/audit.h"
 #include "node/config.h"
 #include "node/outbox.h"
 #include "node/store.h"
@@ -131,6 +132,7 @@ class DaemonImpl {
   NodeConfig cfg;
   std::optional<Identity> me;
   std::unique_ptr<Store> store;
+  std::unique_ptr<AuditLog> audit;
   std::optional<DaemonLock> lock;
   SystemClock clock;
   zmq::context_t ctx{1};
@@ -277,6 +279,8 @@ class DaemonImpl {
       if (!s.ok()) {
         committed = false;
         spdlog::error("store commit failed, nothing acknowledged: {}", s.error().message);
+        // The audit log's state in memory ran ahead of what was rolled back.
+        if (auto r = audit->Reload(); !r.ok()) spdlog::error("audit log: {}", r.error().message);
       }
     }
     if (committed) {
@@ -507,6 +511,21 @@ class DaemonImpl {
     StoreReceived(peer, route, bytes, env_sha, outer, *opened);
   }
 
+  // Appends one entry to the audit log (inside the current unit).
+  Result<int64_t> LogAudit(wire::LogKind kind, const std::string& message_id,
+                           const std::string& sender, const std::string& peer,
+                           const std::string& sha256) {
+    wire::LogEntry e;
+    e.set_version(1);
+    e.set_kind(kind);
+    e.set_message_id(message_id);
+    e.set_sender(sender);
+    e.set_peer(peer);
+    e.set_sha256(sha256);
+    e.set_logged_at(clock.NowMicros());
+    return audit->Append(e);
+  }
+
   // Stores a verified, complete message with its receipt and answers with
   // the ack (sent once the turn's transaction commits).
   void StoreReceived(const Peer& peer, const Outgoing& route, const std::string& bytes,
@@ -537,20 +556,32 @@ class DaemonImpl {
     row.envelope_sha256 = env_sha;
     row.inner_sha256 = opened.inner_signed_sha256;
     row.received_at = now;
-    row.receipt = SignReceipt(rc, me->signing());
-    // One unit: the message, its attachments' index, and what it does to a
-    // request are stored together or not at all.
+    // One unit: the audit log entry, the message, its attachments' index,
+    // and what it does to a request are stored together or not at all.
     Status s = EnsureTx();
     if (s.ok()) s = store->Savepoint();
     if (s.ok()) {
-      auto inserted = store->InsertInbox(row);
-      s = inserted.ok() ? Status{} : Status{inserted.error()};
+      auto index = LogAudit(wire::LOG_ENVELOPE_RECEIVED, outer.message_id(), sender, sender,
+                            env_sha);
+      if (index.ok()) {
+        rc.set_audit_index(static_cast<uint64_t>(*index) + 1);  // 1-based; 0: none
+        row.receipt = SignReceipt(rc, me->signing());
+      } else {
+        s = index.error();
+      }
+      if (s.ok()) {
+        auto inserted = store->InsertInbox(row);
+        if (!inserted.ok()) s = inserted.error();
+      }
       if (s.ok() && !attachments.empty()) {
         s = store->InsertAttachments(sender, outer.message_id(), attachments);
       }
       if (s.ok()) s = ApplyIncoming(peer, outer, opened, env_sha, now);
       if (s.ok()) s = store->Release();
-      if (!s.ok()) store->RollbackToSavepoint();
+      if (!s.ok()) {
+        store->RollbackToSavepoint();
+        (void)audit->Reload();
+      }
     }
     if (!s.ok()) {
       spdlog::error("cannot store message {} from {}: {}", outer.message_id(), peer.row.node_id,
@@ -1220,9 +1251,19 @@ class DaemonImpl {
       Refuse(peer, "receipt for " + ack.message_id() + " rejected: " + s.error().message);
       return;
     }
-    if (auto m = store->MarkDelivered(p.seq, peer.row.fingerprint, ack.receipt(),
-                                      clock.NowMicros());
-        !m.ok()) {
+    // The delivery mark and the receipt's audit log entry are one unit.
+    Status m = store->Savepoint();
+    if (m.ok()) m = store->MarkDelivered(p.seq, peer.row.fingerprint, ack.receipt(),
+                                         clock.NowMicros());
+    if (m.ok()) {
+      auto index = LogAudit(wire::LOG_RECEIPT_RECEIVED, ack.message_id(), me->fingerprint(),
+                            peer.row.fingerprint, Sha256(ack.receipt()));
+      if (!index.ok()) m = index.error();
+    }
+    if (m.ok()) m = store->Release();
+    if (!m.ok()) {
+      store->RollbackToSavepoint();
+      (void)audit->Reload();
       spdlog::error("{}", m.error().message);
       return;
     }
@@ -1838,9 +1879,15 @@ class DaemonImpl {
     }
     if (s.ok() && is_request) s = RecordOutgoingRequest(d, row, structured);
     if (s.ok() && also) s = also(d.message_id, row.envelope_sha256);
+    if (s.ok()) {
+      auto index = LogAudit(wire::LOG_ENVELOPE_SENT, d.message_id, me->fingerprint(), "",
+                            row.envelope_sha256);
+      if (!index.ok()) s = index.error();
+    }
     if (s.ok()) s = store->Release();
     if (!s.ok()) {
       store->RollbackToSavepoint();
+      (void)audit->Reload();
       return s.error();
     }
     next_schedule_ms = 0;
@@ -2358,6 +2405,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
     impl->lock.emplace(std::move(lock));
   }
   ROG_ASSIGN_OR_RETURN(impl->store, Store::Open(home.store()));
+  ROG_ASSIGN_OR_RETURN(impl->audit, AuditLog::Load(impl->store.get()));
   ROG_RETURN_IF_ERROR(impl->LoadRoster());
   impl->outbox.emplace(impl->store.get(), impl->cfg, &impl->clock);
 

@@ -1,0 +1,93 @@
+#include "node/audit.h"
+
+#include <map>
+
+#include "keys/strict_parse.h"
+
+namespace rogatory {
+
+Result<std::string> StoreHashSource::Leaf(uint64_t index) {
+  return store_->AuditLeafHash(static_cast<int64_t>(index));
+}
+
+Result<std::optional<std::string>> StoreHashSource::Perfect(uint32_t level, uint64_t index) {
+  return store_->AuditNode(level, index);
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Load(Store* store) {
+  std::unique_ptr<AuditLog> log(new AuditLog(store));
+  ROG_RETURN_IF_ERROR(log->Reload());
+  return log;
+}
+
+Status AuditLog::Reload() {
+  ROG_ASSIGN_OR_RETURN(int64_t size, store_->AuditSize());
+  ROG_ASSIGN_OR_RETURN(range_, merkle::CompactRange::Load(source_, static_cast<uint64_t>(size)));
+  return {};
+}
+
+Result<int64_t> AuditLog::Append(const wire::LogEntry& entry) {
+  const std::string bytes = SerializeCanonical(entry);
+  const std::string leaf = merkle::LeafHash(bytes);
+  const auto index = static_cast<int64_t>(range_.size());
+  merkle::CompactRange next = range_;
+  std::vector<std::tuple<uint32_t, uint64_t, std::string>> nodes;
+  for (auto& n : next.Append(leaf)) nodes.emplace_back(n.level, n.index, std::move(n.hash));
+  ROG_RETURN_IF_ERROR(store_->AppendAudit(index, bytes, leaf, nodes));
+  range_ = std::move(next);
+  return index;
+}
+
+Result<std::vector<std::string>> AuditLog::InclusionProof(uint64_t index, uint64_t size) {
+  return merkle::InclusionProof(source_, index, size);
+}
+
+Result<std::vector<std::string>> AuditLog::ConsistencyProof(uint64_t old_size,
+                                                            uint64_t new_size) {
+  return merkle::ConsistencyProof(source_, old_size, new_size);
+}
+
+Result<AuditReport> VerifyAuditLog(Store* store) {
+  AuditReport r;
+  merkle::CompactRange range;
+  std::map<std::pair<uint32_t, uint64_t>, std::string> expected;  // of the last batch
+  int64_t next = 0;
+  constexpr int kBatch = 4096;
+  auto fail = [&](const std::string& why) {
+    r.ok = false;
+    if (r.first_error.empty()) r.first_error = why;
+  };
+  for (;;) {
+    ROG_ASSIGN_OR_RETURN(auto rows, store->AuditLeaves(next, kBatch));
+    if (rows.empty()) break;
+    for (const auto& [index, entry, leaf_hash] : rows) {
+      if (index != next) {
+        fail("audit log entry " + std::to_string(next) + " is missing (the next is " +
+             std::to_string(index) + ")");
+        return r;
+      }
+      wire::LogEntry parsed;
+      if (!ParseStrict(entry, &parsed, "log entry").ok()) {
+        fail("audit log entry " + std::to_string(index) + " is not a valid log entry");
+      }
+      if (merkle::LeafHash(entry) != leaf_hash) {
+        fail("audit log entry " + std::to_string(index) + " does not match its leaf hash");
+      }
+      for (const auto& n : range.Append(merkle::LeafHash(entry))) {
+        ROG_ASSIGN_OR_RETURN(auto stored, store->AuditNode(n.level, n.index));
+        ++r.nodes_checked;
+        if (!stored || *stored != n.hash) {
+          const uint64_t first = n.index << n.level, last = ((n.index + 1) << n.level) - 1;
+          fail("audit log entries " + std::to_string(first) + " to " + std::to_string(last) +
+               ": the stored subtree hash does not match the entries");
+        }
+      }
+      ++next;
+    }
+  }
+  r.size = range.size();
+  r.root = range.Root();
+  return r;
+}
+
+}  // namespace rogatory
