@@ -12,6 +12,7 @@ inline constexpr char kReceipt[] = "rogatory/receipt/v1";
 inline constexpr char kRefusal[] = "rogatory/refusal/v1";
 inline constexpr char kNextKey[] = "rogatory/next-key/v1";
 inline constexpr char kKeystore[] = "rogatory/keystore/v1";
+inline constexpr char kTreeHead[] = "rogatory/tree-head/v1";
 inline constexpr char kAttachmentChunk[] = "rogatory/attachment-chunk/v1";
 
 }  // namespace rogatory::labels

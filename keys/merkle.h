@@ -75,13 +75,13 @@ class HashSource {
 // calls and s - 1 hashes.
 
 // MTH(D[0:size]): the 32-byte root of the first `size` entries; EmptyRoot()
-// for size 0. Cached: at most log2(size) + 1 calls.
+// for size 0. Cached: at most floor(log2(size)) + 1 calls.
 Result<std::string> Root(HashSource& src, uint64_t size);
 
 // PATH(index, D[0:size]) (RFC 9162 2.1.3.1): the audit path of entry
 // `index` in the tree of `size` entries, from the leaf's sibling up to the
 // root's child. Empty for size 1. kInvalidArgument if index >= size.
-// Cached: at most 2 * log2(size) + 1 calls.
+// Cached: at most 2 * floor(log2(size)) calls.
 Result<std::vector<std::string>> InclusionProof(HashSource& src, uint64_t index, uint64_t size);
 
 // PROOF(old_size, D[0:new_size]) (RFC 9162 2.1.4.1): the consistency proof
@@ -89,7 +89,7 @@ Result<std::vector<std::string>> InclusionProof(HashSource& src, uint64_t index,
 // Empty when old_size is 0 or equal to new_size (RFC 9162 defines PROOF for
 // 0 < m < n only; these are the trivial cases VerifyConsistency accepts with
 // an empty proof). kInvalidArgument if old_size > new_size.
-// Cached: at most 2 * log2(new_size) + 2 calls.
+// Cached: at most 2 * floor(log2(new_size)) + 1 calls.
 Result<std::vector<std::string>> ConsistencyProof(HashSource& src, uint64_t old_size,
                                                   uint64_t new_size);
 

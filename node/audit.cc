@@ -3,6 +3,7 @@
 #include <map>
 
 #include "keys/strict_parse.h"
+#include "keys/tree_head.h"
 
 namespace rogatory {
 
@@ -38,6 +39,19 @@ Result<int64_t> AuditLog::Append(const wire::LogEntry& entry) {
   return index;
 }
 
+Result<TreeHeadRow> AuditLog::SignHead(const std::string& log_fp, const SigningKey& key,
+                                       int64_t now) {
+  wire::TreeHead h;
+  h.set_version(1);
+  h.set_log(log_fp);
+  h.set_size(range_.size());
+  h.set_root(range_.Root());
+  h.set_timestamp(now);
+  TreeHeadRow row{static_cast<int64_t>(h.size()), h.root(), now, SignTreeHead(h, key)};
+  ROG_RETURN_IF_ERROR(store_->InsertTreeHead(row));
+  return row;
+}
+
 Result<std::vector<std::string>> AuditLog::InclusionProof(uint64_t index, uint64_t size) {
   return merkle::InclusionProof(source_, index, size);
 }
@@ -47,8 +61,11 @@ Result<std::vector<std::string>> AuditLog::ConsistencyProof(uint64_t old_size,
   return merkle::ConsistencyProof(source_, old_size, new_size);
 }
 
-Result<AuditReport> VerifyAuditLog(Store* store) {
+Result<AuditReport> VerifyAuditLog(Store* store, std::string_view owner_fp,
+                                   std::string_view owner_signing_key) {
   AuditReport r;
+  ROG_ASSIGN_OR_RETURN(auto heads, store->ListTreeHeads());
+  size_t next_head = 0;
   merkle::CompactRange range;
   std::map<std::pair<uint32_t, uint64_t>, std::string> expected;  // of the last batch
   int64_t next = 0;
@@ -57,6 +74,27 @@ Result<AuditReport> VerifyAuditLog(Store* store) {
     r.ok = false;
     if (r.first_error.empty()) r.first_error = why;
   };
+  // Checks the stored heads signed at the size the replay has reached.
+  auto check_heads = [&](const merkle::CompactRange& at) {
+    while (next_head < heads.size() &&
+           static_cast<uint64_t>(heads[next_head].size) == at.size()) {
+      const TreeHeadRow& h = heads[next_head++];
+      ++r.heads_checked;
+      auto v = VerifyTreeHead(h.signed_head, owner_signing_key);
+      const std::string which = "tree head at size " + std::to_string(h.size);
+      if (!v.ok()) {
+        fail(which + ": " + v.error().message);
+      } else if (v->log() != owner_fp || v->root() != h.root ||
+                 static_cast<int64_t>(v->size()) != h.size) {
+        fail(which + " does not match its stored columns");
+      } else if (v->root() != at.Root()) {
+        fail(which + " signed a root that the entries do not give: the log was changed "
+             "after entry " + std::to_string(at.size() == 0 ? 0 : at.size() - 1) +
+             " or before it");
+      }
+    }
+  };
+  check_heads(range);
   for (;;) {
     ROG_ASSIGN_OR_RETURN(auto rows, store->AuditLeaves(next, kBatch));
     if (rows.empty()) break;
@@ -83,7 +121,12 @@ Result<AuditReport> VerifyAuditLog(Store* store) {
         }
       }
       ++next;
+      check_heads(range);
     }
+  }
+  if (next_head < heads.size()) {
+    fail("tree head at size " + std::to_string(heads[next_head].size) + " was signed, but the "
+         "log has only " + std::to_string(range.size()) + " entries: entries were removed");
   }
   r.size = range.size();
   r.root = range.Root();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "keys/merkle.h"
+#include "keys/crypto.h"
 #include "keys/result.h"
 #include "node/store.h"
 #include "proto/wire.pb.h"
@@ -40,6 +41,10 @@ class AuditLog {
   // savepoint was rolled back, the in-memory state was ahead of it.
   Status Reload();
 
+  // Signs a tree head for the log as it is now and stores it (inside the
+  // caller's transaction). The owner is `log_fp`, the signer `key`.
+  Result<TreeHeadRow> SignHead(const std::string& log_fp, const SigningKey& key, int64_t now);
+
   uint64_t size() const { return range_.size(); }
   std::string Root() const { return range_.Root(); }
   Result<std::vector<std::string>> InclusionProof(uint64_t index, uint64_t size);
@@ -55,13 +60,18 @@ class AuditLog {
 // `rogatory audit verify`: recomputes every leaf hash from its entry, every
 // cached subtree root from the leaves, and checks the indices run 0..n-1
 // without a gap. The first mismatch is named.
+// Every stored tree head must carry the owner's valid signature over the
+// root recomputed at its size (so consecutive heads are consistent, and a
+// log cut below a signed size is caught).
 struct AuditReport {
   bool ok = true;
   uint64_t size = 0;
   std::string root;            // recomputed
   int64_t nodes_checked = 0;
-  std::string first_error;     // names the first bad entry
+  int64_t heads_checked = 0;
+  std::string first_error;     // names the first bad entry or tree head
 };
-Result<AuditReport> VerifyAuditLog(Store* store);
+Result<AuditReport> VerifyAuditLog(Store* store, std::string_view owner_fp,
+                                   std::string_view owner_signing_key);
 
 }  // namespace rogatory

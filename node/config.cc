@@ -30,7 +30,8 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
     return ConfigError(source, os.str());
   }
   NodeConfig cfg;
-  static const std::set<std::string> kSections = {"node", "delivery", "limits", "transport"};
+  static const std::set<std::string> kSections = {"node", "delivery", "limits", "transport",
+                                                  "audit"};
   for (const auto& [key, value] : tbl) {
     if (!kSections.count(std::string(key.str())) || !value.is_table()) {
       return ConfigError(source, "unknown section [" + std::string(key.str()) + "]");
@@ -104,6 +105,9 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   get_int("limits", "max_attachment_bytes", &cfg.max_attachment_bytes, 0, int64_t{1} << 40, 1);
   get_int("limits", "transfers_per_peer", &cfg.transfers_per_peer, 1, 64, 1);
   get_int("limits", "chunk_window", &cfg.chunk_window, 1, 256, 1);
+  int64_t head_s = cfg.tree_head_interval_ms / 1000;
+  get_int("audit", "tree_head_interval_s", &head_s, 1, 86400, 1);
+  cfg.tree_head_interval_ms = head_s * 1000;
   int64_t turn_ms = cfg.turn_budget_us / 1000;
   get_int("limits", "turn_budget_ms", &turn_ms, 1, 1000, 1);
   cfg.turn_budget_us = turn_ms * 1000;
@@ -176,6 +180,9 @@ std::string DefaultConfigText(const std::string& node_id, const std::string& lis
          "# transfers_per_peer = 2          # messages with attachments received at once\n"
          "# chunk_window = 8                # 1 MiB chunks requested ahead\n"
          "# turn_budget_ms = 4              # reading time before a commit, at most\n"
+         "\n"
+         "[audit]\n"
+         "# tree_head_interval_s = 60       # sign a tree head this often when the log grew\n"
          "\n"
          "[transport]\n"
          "# heartbeat_ivl_ms = 5000\n"

@@ -178,6 +178,8 @@ class DaemonImpl {
   uint64_t attachment_bytes_sent = 0;
   uint64_t attachment_bytes_received = 0;
   int64_t next_transfer_check_ms = 0;
+  int64_t next_head_ms = 0;
+  int64_t last_head_size = -1;  // size of the latest signed tree head, -1: none
 
   std::vector<Outgoing> outgoing;
   std::vector<PendingControl> replies;
@@ -281,6 +283,7 @@ class DaemonImpl {
         spdlog::error("store commit failed, nothing acknowledged: {}", s.error().message);
         // The audit log's state in memory ran ahead of what was rolled back.
         if (auto r = audit->Reload(); !r.ok()) spdlog::error("audit log: {}", r.error().message);
+        last_head_size = -1;  // a head signed in this turn may be gone too
       }
     }
     if (committed) {
@@ -509,6 +512,21 @@ class DaemonImpl {
       return;
     }
     StoreReceived(peer, route, bytes, env_sha, outer, *opened);
+  }
+
+  // A signed tree head for the log as it is, when it grew since the last
+  // one (on the schedule, and on demand).
+  Result<TreeHeadRow> SignTreeHeadIfGrown() {
+    if (static_cast<int64_t>(audit->size()) > last_head_size || last_head_size < 0) {
+      ROG_RETURN_IF_ERROR(EnsureTx());
+      ROG_ASSIGN_OR_RETURN(TreeHeadRow head,
+                           audit->SignHead(me->fingerprint(), me->signing(), clock.NowMicros()));
+      last_head_size = head.size;
+      spdlog::info("signed tree head at size {}", head.size);
+    }
+    ROG_ASSIGN_OR_RETURN(auto latest, store->LatestTreeHead());
+    if (!latest) return MakeError(Code::kInternal, "no tree head after signing one");
+    return *latest;
   }
 
   // Appends one entry to the audit log (inside the current unit).
@@ -1511,6 +1529,10 @@ class DaemonImpl {
       (void)store->ExpireRequests();
     }
     WarnDeadlines();
+    if (now_ms >= next_head_ms) {
+      next_head_ms = now_ms + cfg.tree_head_interval_ms;
+      (void)SignTreeHeadIfGrown();
+    }
     auto pruned = store->PruneSeen(clock.NowMicros() - cfg.clock_allowance_us);
     if (pruned.ok() && *pruned > 0) spdlog::info("pruned {} dedup records", *pruned);
   }
@@ -1702,6 +1724,16 @@ class DaemonImpl {
       case control::ControlRequest::kRequests: {
         auto s = ListRequests(r->mutable_requests());
         if (!s.ok()) SetError(r, s.error());
+        break;
+      }
+      case control::ControlRequest::kTreeHead: {
+        auto head = SignTreeHeadIfGrown();
+        if (head.ok()) {
+          r->set_tree_head(head->signed_head);
+          pc->needs_commit = true;
+        } else {
+          SetError(r, head.error());
+        }
         break;
       }
       case control::ControlRequest::kFetch: {
@@ -2406,6 +2438,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
   }
   ROG_ASSIGN_OR_RETURN(impl->store, Store::Open(home.store()));
   ROG_ASSIGN_OR_RETURN(impl->audit, AuditLog::Load(impl->store.get()));
+  ROG_ASSIGN_OR_RETURN(auto latest_head, impl->store->LatestTreeHead());
+  if (latest_head) impl->last_head_size = latest_head->size;
   ROG_RETURN_IF_ERROR(impl->LoadRoster());
   impl->outbox.emplace(impl->store.get(), impl->cfg, &impl->clock);
 

@@ -182,6 +182,12 @@ CREATE TABLE audit_nodes(
   hash BLOB NOT NULL,
   PRIMARY KEY(level, idx)
 ) WITHOUT ROWID;
+CREATE TABLE tree_heads(
+  size INTEGER PRIMARY KEY,
+  root BLOB NOT NULL,
+  at INTEGER NOT NULL,
+  signed BLOB NOT NULL
+);
 )sql";
 
 // States after which nothing more happens to a request (request.h IsFinal).
@@ -1191,6 +1197,40 @@ Result<std::vector<std::tuple<int64_t, std::string, std::string>>> Store::AuditL
       out.emplace_back(q.getColumn(0).getInt64(), Blob(q.getColumn(1)), Blob(q.getColumn(2)));
     }
     return out;
+  });
+}
+
+Status Store::InsertTreeHead(const TreeHeadRow& h) {
+  return Run("insert tree head", [&]() -> Status {
+    auto& q = Prepare("INSERT OR IGNORE INTO tree_heads(size, root, at, signed) VALUES(?1,?2,?3,?4)");
+    q.bind(1, static_cast<int64_t>(h.size));
+    BindBlob(q, 2, h.root);
+    q.bind(3, static_cast<int64_t>(h.at));
+    BindBlob(q, 4, h.signed_head);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<TreeHeadRow>> Store::ListTreeHeads() {
+  return Run("list tree heads", [&]() -> Result<std::vector<TreeHeadRow>> {
+    auto& q = Prepare("SELECT size, root, at, signed FROM tree_heads ORDER BY size");
+    std::vector<TreeHeadRow> out;
+    while (q.executeStep()) {
+      out.push_back({q.getColumn(0).getInt64(), Blob(q.getColumn(1)), q.getColumn(2).getInt64(),
+                     Blob(q.getColumn(3))});
+    }
+    return out;
+  });
+}
+
+Result<std::optional<TreeHeadRow>> Store::LatestTreeHead() {
+  return Run("latest tree head", [&]() -> Result<std::optional<TreeHeadRow>> {
+    auto& q = Prepare("SELECT size, root, at, signed FROM tree_heads ORDER BY size DESC LIMIT 1");
+    if (!q.executeStep()) return std::optional<TreeHeadRow>();
+    return std::optional<TreeHeadRow>(TreeHeadRow{q.getColumn(0).getInt64(),
+                                                  Blob(q.getColumn(1)), q.getColumn(2).getInt64(),
+                                                  Blob(q.getColumn(3))});
   });
 }
 

@@ -150,6 +150,14 @@ struct AttachmentRow {
   uint32_t chunk_size = 0;
 };
 
+// A signed tree head of this node's audit log.
+struct TreeHeadRow {
+  int64_t size = 0;
+  std::string root;
+  int64_t at = 0;
+  std::string signed_head;  // serialized SignedTreeHead
+};
+
 class Store {
  public:
   // Opens (creating if needed) the store at `path` and migrates it.
@@ -275,6 +283,11 @@ class Store {
   // Leaves in index order from `from`: (index, entry, leaf_hash).
   Result<std::vector<std::tuple<int64_t, std::string, std::string>>> AuditLeaves(int64_t from,
                                                                                  int limit);
+
+  // Signed tree heads, one per log size (the first signed at that size).
+  Status InsertTreeHead(const TreeHeadRow& head);
+  Result<std::vector<TreeHeadRow>> ListTreeHeads();
+  Result<std::optional<TreeHeadRow>> LatestTreeHead();
 
   Result<std::string> IntegrityCheck();
 

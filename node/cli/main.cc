@@ -28,6 +28,7 @@
 #include "keys/envelope.h"
 #include "keys/identity.h"
 #include "keys/strict_parse.h"
+#include "keys/tree_head.h"
 #include "node/audit.h"
 #include "node/cli/output.h"
 #include "node/clock.h"
@@ -764,7 +765,9 @@ int RunAuditVerify(const Home& home, bool json) {
   if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
   auto store = Store::Open(home.store());
   if (!store.ok()) return Fail(store.error());
-  auto r = VerifyAuditLog(store->get());
+  auto card = OwnCard(home);
+  if (!card.ok()) return Fail(card.error());
+  auto r = VerifyAuditLog(store->get(), card->fingerprint, card->card.signing_key());
   if (!r.ok()) return Fail(r.error());
   if (json) {
     nlohmann::ordered_json j;
@@ -772,17 +775,41 @@ int RunAuditVerify(const Home& home, bool json) {
     j["size"] = r->size;
     j["root"] = ToHex(r->root);
     j["subtrees_checked"] = r->nodes_checked;
+    j["tree_heads_checked"] = r->heads_checked;
     j["errors"] = r->ok ? nlohmann::ordered_json::array()
                         : nlohmann::ordered_json::array({r->first_error});
     PrintJson(j);
   } else if (r->ok) {
-    std::cout << "audit log of " << r->size << " entries verifies; root " << ToHex(r->root)
-              << "\n";
+    std::cout << "audit log of " << r->size << " entries verifies, with " << r->heads_checked
+              << " signed tree head(s); root " << ToHex(r->root) << "\n";
   }
   if (!r->ok) {
     std::fprintf(stderr, "rogatory: error: audit log does not verify: %s\n",
                  r->first_error.c_str());
     return kExitVerify;
+  }
+  return kExitOk;
+}
+
+int RunAuditHead(const Home& home, bool json) {
+  auto card = OwnCard(home);
+  if (!card.ok()) return Fail(card.error());
+  control::ControlRequest req;
+  req.mutable_tree_head();
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  auto head = VerifyTreeHead(resp->tree_head(), card->card.signing_key());
+  if (!head.ok()) return Fail(head.error(), kExitVerify);
+  if (json) {
+    PrintJson({{"log", FingerprintText(head->log())},
+               {"size", head->size()},
+               {"root", ToHex(head->root())},
+               {"timestamp", Rfc3339(head->timestamp())},
+               {"signed_tree_head", ToBase64(resp->tree_head())}});
+  } else {
+    std::cout << "tree head: size " << head->size() << ", root " << ToHex(head->root())
+              << ", signed " << Rfc3339(head->timestamp()) << "\n";
   }
   return kExitOk;
 }
@@ -952,6 +979,10 @@ int Main(int argc, char** argv) {
       "verify", "recompute the whole log from its entries; exit 3 on any mismatch");
   audit_verify->add_flag("--json", json, "print JSON");
   audit_verify->callback([&] { exit_code = RunAuditVerify(home(), json); });
+  auto* audit_head = audit_cmd->add_subcommand(
+      "head", "a signed tree head of the log as it is now (asks the daemon)");
+  audit_head->add_flag("--json", json, "print JSON");
+  audit_head->callback([&] { exit_code = RunAuditHead(home(), json); });
 
   std::string bundle_file, expect;
   auto* verify_cmd = app.add_subcommand("verify", "check a bundle offline; exit 3 if anything fails");

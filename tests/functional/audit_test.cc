@@ -50,6 +50,34 @@ TEST_F(AuditTest, EveryEnvelopeAndReceiptIsLoggedAndVerifies) {
   EXPECT_EQ(again["root"], vb["root"]);
 }
 
+TEST_F(AuditTest, SignedTreeHeadsAreCheckedAndCatchACutLog) {
+  // On demand: a head over the 6 entries, signed by b, verifying.
+  auto head = b.Json({"audit", "head", "--json"});
+  EXPECT_EQ(head["size"], 6);
+  EXPECT_EQ(head["log"], b.fingerprint());
+  auto v = Verify(0);
+  EXPECT_GE(v["tree_heads_checked"], 1);
+  EXPECT_EQ(v["root"], head["root"]);
+  b.Stop();
+  // Cutting the log below a signed size (the last two entries and the
+  // subtree roots over them) leaves a consistent-looking shorter log; the
+  // signed head gives it away.
+  Sql("DELETE FROM audit_log WHERE idx >= 4; DELETE FROM audit_nodes WHERE (idx + 1) << level > 4");
+  auto cut = Verify(3);
+  EXPECT_NE(cut["errors"][0].get<std::string>().find("entries were removed"), std::string::npos)
+      << cut.dump();
+}
+
+TEST_F(AuditTest, AForgedTreeHeadIsNamed) {
+  ASSERT_EQ(b.Json({"audit", "head", "--json"})["size"], 6);
+  b.Stop();
+  Sql("UPDATE tree_heads SET signed = substr(signed, 1, length(signed) - 1) || x'00' "
+      "WHERE size = 6");
+  auto v = Verify(3);
+  EXPECT_NE(v["errors"][0].get<std::string>().find("tree head at size 6"), std::string::npos)
+      << v.dump();
+}
+
 TEST_F(AuditTest, AnEditedEntryIsNamed) {
   b.Stop();
   // A changed timestamp in entry 2 (its stored leaf hash no longer matches).

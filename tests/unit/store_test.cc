@@ -153,7 +153,7 @@ TEST_F(StoreTest, MigratesAVersion1StoreAndKeepsItsDedupRecords) {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("DROP TABLE seen; DROP INDEX outbox_prev; DROP INDEX outbox_ready; "
             "DROP INDEX outbox_expiry; DROP TABLE requests; DROP TABLE request_history; "
-            "DROP TABLE attachments; DROP TABLE audit_log; DROP TABLE audit_nodes; "
+            "DROP TABLE attachments; DROP TABLE audit_log; DROP TABLE audit_nodes; DROP TABLE tree_heads; "
             "UPDATE meta SET value='1' WHERE key='schema_version'");
   }
   auto s = Store::Open(path);
