@@ -185,9 +185,9 @@ Result<std::string> Root(HashSource& src, uint64_t size) {
 
 Result<std::vector<std::string>> InclusionProof(HashSource& src, uint64_t index, uint64_t size) {
   if (index >= size) {
-    return MakeError(Code::kInvalidArgument, "no entry " + std::to_string(index) +
-                                                 " in a tree of " + std::to_string(size) +
-                                                 " entries");
+    return MakeError(
+        Code::kInvalidArgument,
+        "no entry " + std::to_string(index) + " in a tree of " + std::to_string(size) + " entries");
   }
   return RangeRoots(src, InclusionRanges(index, size));
 }
@@ -206,9 +206,9 @@ Result<std::vector<std::string>> ConsistencyProof(HashSource& src, uint64_t old_
 Status VerifyInclusion(std::string_view leaf_hash, uint64_t index, uint64_t size,
                        const std::vector<std::string>& proof, std::string_view root) {
   if (index >= size) {
-    return MakeError(Code::kInvalidArgument, "inclusion proof for entry " +
-                                                 std::to_string(index) + " in a tree of " +
-                                                 std::to_string(size) + " entries");
+    return MakeError(Code::kInvalidArgument, "inclusion proof for entry " + std::to_string(index) +
+                                                 " in a tree of " + std::to_string(size) +
+                                                 " entries");
   }
   ROG_RETURN_IF_ERROR(CheckHash(leaf_hash, "leaf hash"));
   ROG_RETURN_IF_ERROR(CheckHash(root, "root"));
@@ -237,10 +237,9 @@ Status VerifyInclusion(std::string_view leaf_hash, uint64_t index, uint64_t size
 Status VerifyConsistency(uint64_t old_size, uint64_t new_size, std::string_view old_root,
                          std::string_view new_root, const std::vector<std::string>& proof) {
   if (old_size > new_size) {
-    return MakeError(Code::kInvalidArgument, "consistency proof from a tree of " +
-                                                 std::to_string(old_size) +
-                                                 " entries to a smaller one of " +
-                                                 std::to_string(new_size));
+    return MakeError(Code::kInvalidArgument,
+                     "consistency proof from a tree of " + std::to_string(old_size) +
+                         " entries to a smaller one of " + std::to_string(new_size));
   }
   ROG_RETURN_IF_ERROR(CheckHash(old_root, "old root"));
   ROG_RETURN_IF_ERROR(CheckHash(new_root, "new root"));

@@ -101,8 +101,7 @@ Result<std::vector<std::string>> ConsistencyProof(HashSource& src, uint64_t old_
 // proof does not lead to the root: a wrong hash anywhere, or a proof with
 // more or fewer hashes than `index` in a tree of `size` needs.
 [[nodiscard]] Status VerifyInclusion(std::string_view leaf_hash, uint64_t index, uint64_t size,
-                                     const std::vector<std::string>& proof,
-                                     std::string_view root);
+                                     const std::vector<std::string>& proof, std::string_view root);
 
 // Checks that the tree of `old_size` entries with root `old_root` is a
 // prefix of the tree of `new_size` entries with root `new_root`, given
@@ -123,9 +122,9 @@ Result<std::vector<std::string>> ConsistencyProof(HashSource& src, uint64_t old_
 class CompactRange {
  public:
   struct Node {
-    uint32_t level;     // the subtree has 2^level leaves
-    uint64_t index;     // it covers leaves [index << level, (index + 1) << level)
-    std::string hash;   // its root, 32 bytes
+    uint32_t level;    // the subtree has 2^level leaves
+    uint64_t index;    // it covers leaves [index << level, (index + 1) << level)
+    std::string hash;  // its root, 32 bytes
     bool operator==(const Node&) const = default;
   };
 
