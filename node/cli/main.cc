@@ -801,6 +801,9 @@ int RunAuditHead(const Home& home, bool json) {
   if (!resp) return code;
   auto head = VerifyTreeHead(resp->tree_head(), card->card.signing_key());
   if (!head.ok()) return Fail(head.error(), kExitVerify);
+  if (head->log() != card->fingerprint) {
+    return Fail("the daemon's tree head names another log than this node's", {}, kExitVerify);
+  }
   if (json) {
     PrintJson({{"log", FingerprintText(head->log())},
                {"size", head->size()},
