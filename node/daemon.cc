@@ -1676,20 +1676,22 @@ class DaemonImpl {
     err->set_hint(e.hint);
   }
 
+  // The answer to a request that queued a message: its id, sent only once
+  // the turn's transaction is durable.
+  static void Queued(const Result<std::string>& id, PendingControl* pc) {
+    if (!id.ok()) {
+      SetError(&pc->response, id.error());
+      return;
+    }
+    pc->response.set_sent_id(*id);
+    pc->needs_commit = true;
+  }
+
   void HandleControl(const control::ControlRequest& req, PendingControl* pc) {
     control::ControlResponse* r = &pc->response;
     switch (req.body_case()) {
       case control::ControlRequest::kStatus: FillStatus(r->mutable_status()); break;
-      case control::ControlRequest::kSend: {
-        auto id = Send(req.send());
-        if (id.ok()) {
-          r->set_sent_id(*id);
-          pc->needs_commit = true;
-        } else {
-          SetError(r, id.error());
-        }
-        break;
-      }
+      case control::ControlRequest::kSend: Queued(Send(req.send()), pc); break;
       case control::ControlRequest::kInbox: {
         auto s = ListInbox(req.inbox().limit(), r->mutable_messages());
         if (!s.ok()) SetError(r, s.error());
@@ -1711,16 +1713,9 @@ class DaemonImpl {
         else SetError(r, b.error());
         break;
       }
-      case control::ControlRequest::kRequestUpdate: {
-        auto id = UpdateRequest(req.request_update());
-        if (id.ok()) {
-          r->set_sent_id(*id);
-          pc->needs_commit = true;
-        } else {
-          SetError(r, id.error());
-        }
+      case control::ControlRequest::kRequestUpdate:
+        Queued(UpdateRequest(req.request_update()), pc);
         break;
-      }
       case control::ControlRequest::kRequests: {
         auto s = ListRequests(r->mutable_requests());
         if (!s.ok()) SetError(r, s.error());

@@ -438,6 +438,45 @@ struct SendArgs {
   bool wait = false;
 };
 
+// Handling code and note into a send request; false (after printing the
+// error) when H3 lacks its note.
+bool SetHandling(control::SendRequest* s, const std::string& handling, const std::string& note,
+                 int* exit_code) {
+  static const std::map<std::string, uint32_t> kHandling = {
+      {"H0", 0}, {"H1", 1}, {"H2", 2}, {"H3", 3}, {"h0", 0}, {"h1", 1}, {"h2", 2}, {"h3", 3}};
+  s->set_handling(kHandling.at(handling));
+  if (s->handling() == 3 && note.empty()) {
+    *exit_code = Fail("handling code H3 needs --handling-note TEXT stating the restrictions", {},
+                      kExitUsage);
+    return false;
+  }
+  s->set_handling_note(note);
+  return true;
+}
+
+// Seals `attach` (if any) for a message id chosen here, hands the request
+// (whose message part is `m`: a send or a request update) to the daemon,
+// prints the id; with `wait`, follows the message until every recipient
+// has it.
+template <typename Msg>
+int Submit(const Home& home, const control::ControlRequest& req, Msg* m,
+           const std::vector<std::string>& attach, bool json, bool wait) {
+  Staged staged(home);
+  if (!attach.empty()) {
+    m->set_message_id(NewMessageId(SystemClock().NowMicros()));
+    if (auto st = staged.AddAll(attach, m->message_id()); !st.ok()) return Fail(st.error());
+    staged.CopyTo(m->mutable_attachments());
+  }
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  staged.Keep();
+  if (json) PrintJson({{"id", resp->sent_id()}});
+  else std::cout << resp->sent_id() << "\n";
+  std::cout.flush();
+  return wait ? WaitFor(home, resp->sent_id()) : kExitOk;
+}
+
 int RunSend(const Home& home, const SendArgs& a) {
   const int sources = (a.body_set ? 1 : 0) + (!a.body_file.empty() ? 1 : 0) +
                       (!a.stdin_marker.empty() ? 1 : 0);
@@ -471,16 +510,10 @@ int RunSend(const Home& home, const SendArgs& a) {
       {"normal", 1}, {"high", 2}, {"urgent", 3}};
   static const std::map<std::string, uint32_t> kKinds = {
       {"request", 1}, {"reply", 2}, {"status", 3}, {"info", 4}};
-  static const std::map<std::string, uint32_t> kHandling = {
-      {"H0", 0}, {"H1", 1}, {"H2", 2}, {"H3", 3}, {"h0", 0}, {"h1", 1}, {"h2", 2}, {"h3", 3}};
   s->set_priority(kPriorities.at(a.priority));
   s->set_kind(kKinds.at(a.kind));
-  s->set_handling(kHandling.at(a.handling));
-  if (s->handling() == 3 && a.handling_note.empty()) {
-    return Fail("handling code H3 needs --handling-note TEXT stating the restrictions", {},
-                kExitUsage);
-  }
-  s->set_handling_note(a.handling_note);
+  int code = kExitOk;
+  if (!SetHandling(s, a.handling, a.handling_note, &code)) return code;
   s->set_in_reply_to(a.in_reply_to);
   s->set_case_id(a.case_id);
   if (!a.expires.empty()) {
@@ -489,20 +522,7 @@ int RunSend(const Home& home, const SendArgs& a) {
     if (*d <= 0) return Fail("--expires must be a positive duration", {}, kExitUsage);
     s->set_expires_in_us(*d);
   }
-  Staged staged(home);
-  if (!a.attach.empty()) {
-    s->set_message_id(NewMessageId(SystemClock().NowMicros()));
-    if (auto st = staged.AddAll(a.attach, s->message_id()); !st.ok()) return Fail(st.error());
-    staged.CopyTo(s->mutable_attachments());
-  }
-  int code = kExitOk;
-  auto resp = Call(home, req, &code);
-  if (!resp) return code;
-  staged.Keep();
-  if (a.json) PrintJson({{"id", resp->sent_id()}});
-  else std::cout << resp->sent_id() << "\n";
-  std::cout.flush();
-  return a.wait ? WaitFor(home, resp->sent_id()) : kExitOk;
+  return Submit(home, req, s, a.attach, a.json, a.wait);
 }
 
 int WaitFor(const Home& home, const std::string& id) {
@@ -573,27 +593,9 @@ int RunRequestNew(const Home& home, const std::string& file, const std::string& 
   s->set_kind(wire::KIND_REQUEST);
   s->set_priority(static_cast<uint32_t>(r.priority()));
   s->set_body(SerializeCanonical(r));
-  static const std::map<std::string, uint32_t> kHandling = {{"H0", 0}, {"H1", 1}, {"H2", 2}, {"H3", 3}};
-  s->set_handling(kHandling.at(handling));
-  if (s->handling() == 3 && handling_note.empty()) {
-    return Fail("handling code H3 needs --handling-note TEXT stating the restrictions", {},
-                kExitUsage);
-  }
-  s->set_handling_note(handling_note);
-  Staged staged(home);
-  if (!attach.empty()) {
-    s->set_message_id(NewMessageId(SystemClock().NowMicros()));
-    if (auto st = staged.AddAll(attach, s->message_id()); !st.ok()) return Fail(st.error());
-    staged.CopyTo(s->mutable_attachments());
-  }
   int code = kExitOk;
-  auto resp = Call(home, req, &code);
-  if (!resp) return code;
-  staged.Keep();
-  if (json) PrintJson({{"id", resp->sent_id()}});
-  else std::cout << resp->sent_id() << "\n";
-  std::cout.flush();
-  return wait ? WaitFor(home, resp->sent_id()) : kExitOk;
+  if (!SetHandling(s, handling, handling_note, &code)) return code;
+  return Submit(home, req, s, attach, json, wait);
 }
 
 int RunRequestUpdate(const Home& home, const std::string& id, const std::string& state,
@@ -609,20 +611,7 @@ int RunRequestUpdate(const Home& home, const std::string& id, const std::string&
   u->set_id(id);
   u->set_state(state);
   u->set_note(note);
-  Staged staged(home);
-  if (!attach.empty()) {
-    u->set_message_id(NewMessageId(SystemClock().NowMicros()));
-    if (auto s = staged.AddAll(attach, u->message_id()); !s.ok()) return Fail(s.error());
-    staged.CopyTo(u->mutable_attachments());
-  }
-  int code = kExitOk;
-  auto resp = Call(home, req, &code);
-  if (!resp) return code;
-  staged.Keep();
-  if (json) PrintJson({{"id", resp->sent_id()}});
-  else std::cout << resp->sent_id() << "\n";
-  std::cout.flush();
-  return wait ? WaitFor(home, resp->sent_id()) : kExitOk;
+  return Submit(home, req, u, attach, json, wait);
 }
 
 int RunRequestList(const Home& home, bool json) {
