@@ -200,8 +200,11 @@ TEST_F(AttachmentTest, TamperedChunkIsDetectedAndTheMessageIsNotDelivered) {
   ASSERT_FALSE(staged.empty());
   {
     std::fstream f(staged, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(3 * (kDefaultChunkBytes + kChunkTagBytes) + 1000);
-    f.put('\x5a');
+    const std::streamoff at = 3 * (kDefaultChunkBytes + kChunkTagBytes) + 1000;
+    f.seekg(at);
+    const char was = static_cast<char>(f.get());
+    f.seekp(at);
+    f.put(static_cast<char>(was ^ 0x5a));  // always a different byte
   }
   b.Start();
   ASSERT_TRUE(a.WaitOutboxState(id, "failed")) << a.Log() << b.Log();
