@@ -13,6 +13,8 @@ inline constexpr char kRefusal[] = "rogatory/refusal/v1";
 inline constexpr char kNextKey[] = "rogatory/next-key/v1";
 inline constexpr char kKeystore[] = "rogatory/keystore/v1";
 inline constexpr char kTreeHead[] = "rogatory/tree-head/v1";
+inline constexpr char kCosignature[] = "rogatory/cosignature/v1";
+inline constexpr char kRestore[] = "rogatory/restore/v1";
 inline constexpr char kAttachmentChunk[] = "rogatory/attachment-chunk/v1";
 
 }  // namespace rogatory::labels
