@@ -1,14 +1,19 @@
 #include "keys/bundle.h"
 
+#include <cstdio>
+#include <ctime>
 #include <map>
+#include <set>
 
 #include "keys/armor.h"
 #include "keys/card.h"
 #include "keys/crypto.h"
 #include "keys/envelope.h"
 #include "keys/fingerprint.h"
+#include "keys/merkle.h"
 #include "keys/receipt.h"
 #include "keys/strict_parse.h"
+#include "keys/tree_head.h"
 #include "proto/wire.pb.h"
 
 namespace rogatory {
@@ -20,6 +25,10 @@ std::string MakeBundle(const BundleParts& parts) {
   if (parts.content_key != nullptr) b.set_content_key(std::string(parts.content_key->view()));
   for (const auto& c : parts.cards) b.add_cards(c);
   for (const auto& r : parts.receipts) b.add_receipts(r);
+  for (const auto& lp : parts.log_proofs) {
+    wire::LogProof* proof = b.add_log_proofs();
+    if (!proof->ParseFromString(lp)) proof->Clear();
+  }
   b.set_permission_ref(parts.permission_ref);
   b.set_exported_at(parts.exported_at_us);
   std::string bytes = SerializeCanonical(b);
@@ -67,6 +76,154 @@ Party PartyOf(const std::string& fp, const std::map<std::string, VerifiedCard>& 
     p.country = it->second.card.country();
   }
   return p;
+}
+
+// "2026-01-05T10:00:00Z": to the second, UTC (keys/ may not use node/clock.h).
+std::string UtcText(int64_t us) {
+  const std::time_t t = static_cast<std::time_t>(us / 1'000'000 - (us % 1'000'000 < 0 ? 1 : 0));
+  std::tm tm{};
+  if (gmtime_r(&t, &tm) == nullptr) return std::to_string(us) + " us";
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+// "nl-om (AAAA-...)", or the fingerprint alone for a party without a card.
+std::string Named(const Party& p) {
+  return p.id.empty() ? p.fingerprint : p.id + " (" + p.fingerprint + ")";
+}
+
+// The head of a LogProof, checked with the card of the owner it names. The
+// owner is read from the unverified head only to find that card; the
+// signature then decides.
+Result<wire::TreeHead> CheckLogHead(std::string_view signed_head,
+                                    const std::map<std::string, VerifiedCard>& cards) {
+  wire::SignedTreeHead sth;
+  ROG_RETURN_IF_ERROR(ParseStrict(signed_head, &sth, "tree head"));
+  wire::TreeHead claimed;
+  ROG_RETURN_IF_ERROR(ParseStrict(sth.tree_head(), &claimed, "tree head body"));
+  if (claimed.log().size() != kFingerprintBytes) {
+    return MakeError(Code::kInvalidArgument, "tree head names no log owner");
+  }
+  const Party owner = PartyOf(claimed.log(), cards);
+  auto card = cards.find(claimed.log());
+  if (card == cards.end()) {
+    return MakeError(Code::kFailedPrecondition,
+                     "bundle lacks the card of log owner " + owner.fingerprint +
+                         ", so its tree head cannot be checked");
+  }
+  auto head = VerifyTreeHead(signed_head, card->second.card.signing_key());
+  if (!head.ok()) {
+    return MakeError(head.error().code, "log of " + Named(owner) + ": " + head.error().message);
+  }
+  return head;
+}
+
+// The LogProof's entry is this envelope's, in the log of `head.log()`, and
+// its path leads to the head's root. Returns "sent" or "received".
+Result<std::string> CheckLogEntry(const wire::LogProof& lp, const wire::TreeHead& head,
+                                  const wire::OuterHeader& outer,
+                                  const std::string& envelope_sha) {
+  wire::LogEntry e;
+  ROG_RETURN_IF_ERROR(ParseStrict(lp.entry(), &e, "log entry"));
+  if (e.version() != 1) {
+    return MakeError(Code::kInvalidArgument,
+                     "log entry has unsupported version " + std::to_string(e.version()));
+  }
+  const std::string& owner = head.log();
+  std::string kind;
+  if (e.kind() == wire::LOG_ENVELOPE_SENT) {
+    kind = "sent";
+    if (owner != outer.sender()) {
+      return MakeError(Code::kUnauthenticated,
+                       "entry records the envelope as sent, but the log is not the sender's");
+    }
+    if (e.sender() != outer.sender() || !e.peer().empty()) {
+      return MakeError(Code::kUnauthenticated,
+                       "entry records an envelope sent by another node than its sender");
+    }
+  } else if (e.kind() == wire::LOG_ENVELOPE_RECEIVED) {
+    kind = "received";
+    bool recipient = false;
+    for (const auto& rc : outer.recipients()) recipient = recipient || rc == owner;
+    if (!recipient) {
+      return MakeError(Code::kUnauthenticated,
+                       "entry records the envelope as received, but the log is not a recipient's");
+    }
+    if (e.sender() != outer.sender() || e.peer() != outer.sender()) {
+      return MakeError(Code::kUnauthenticated,
+                       "entry records an envelope received from another node than its sender");
+    }
+  } else {
+    return MakeError(Code::kUnauthenticated,
+                     "entry is of kind " + std::to_string(e.kind()) +
+                         ", not an envelope sent or received");
+  }
+  if (e.message_id() != outer.message_id()) {
+    return MakeError(Code::kUnauthenticated,
+                     "entry is for message " + e.message_id() + ", not " + outer.message_id());
+  }
+  if (e.sha256() != envelope_sha) {
+    return MakeError(Code::kUnauthenticated,
+                     "entry names another envelope (SHA-256 " + ToHex(e.sha256()) + ")");
+  }
+  if (lp.index() >= head.size()) {
+    return MakeError(Code::kInvalidArgument,
+                     "entry " + std::to_string(lp.index()) + " lies beyond the tree head's " +
+                         std::to_string(head.size()) + " entries");
+  }
+  const std::vector<std::string> path(lp.path().begin(), lp.path().end());
+  Status in = merkle::VerifyInclusion(merkle::LeafHash(lp.entry()), lp.index(), head.size(),
+                                      path, head.root());
+  if (!in.ok()) {
+    return MakeError(in.error().code, "entry " + std::to_string(lp.index()) + " of " +
+                                          std::to_string(head.size()) + ": " +
+                                          in.error().message);
+  }
+  return kind;
+}
+
+// Every cosignature of `signed_head` verifies with the card of the witness
+// it names; no witness twice, none the owner. Returns the witnesses.
+Result<std::vector<VerifyReport::LogProofSummary::Witness>> CheckCosignatures(
+    const wire::LogProof& lp, const wire::TreeHead& head,
+    const std::map<std::string, VerifiedCard>& cards) {
+  std::vector<VerifyReport::LogProofSummary::Witness> out;
+  std::set<std::string> seen;
+  const int n = lp.cosignatures_size();
+  for (int i = 0; i < n; ++i) {
+    const std::string& sc = lp.cosignatures(i);
+    const std::string which = "cosignature " + std::to_string(i + 1) + " of " + std::to_string(n);
+    const std::string witness = CosignatureWitness(sc);
+    if (witness.size() != kFingerprintBytes) {
+      return MakeError(Code::kInvalidArgument, which + " is malformed or names no witness");
+    }
+    const Party w = PartyOf(witness, cards);
+    if (witness == head.log()) {
+      return MakeError(Code::kUnauthenticated, which + " is by the log owner " + Named(w) +
+                                                   ", who cannot witness its own log");
+    }
+    if (!seen.insert(witness).second) {
+      return MakeError(Code::kInvalidArgument,
+                       which + ": witness " + Named(w) + " countersigns twice");
+    }
+    auto card = cards.find(witness);
+    if (card == cards.end()) {
+      return MakeError(Code::kFailedPrecondition,
+                       which + ": bundle lacks the card of witness " + w.fingerprint);
+    }
+    auto c = VerifyCosignature(sc, card->second.card.signing_key(), lp.signed_tree_head());
+    if (!c.ok()) {
+      return MakeError(c.error().code, which + " by " + Named(w) + ": " + c.error().message);
+    }
+    if (c->log() != head.log() || c->size() != head.size()) {
+      return MakeError(Code::kUnauthenticated,
+                       which + " by " + Named(w) + " names another log or size than the tree head");
+    }
+    out.push_back({w, c->witnessed_at()});
+  }
+  return out;
 }
 
 }  // namespace
@@ -203,6 +360,53 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
       }
     }
     check.Add("receipt", st, "receipt signed by " + who + " names this envelope and plaintext");
+  }
+
+  // The head first: until it verifies, its root proves nothing, and "the
+  // owner's card is missing" or "signed by someone else" is the useful
+  // first error. Then the entry and its path, then who vouches for the head.
+  if (b.log_proofs().empty()) {
+    check.Add("inclusion_proof", false, "bundle carries no audit-log proof");
+  }
+  for (const auto& lp : b.log_proofs()) {
+    auto head = CheckLogHead(lp.signed_tree_head(), cards);
+    if (!head.ok()) {
+      check.Add("tree_head", false, head.error().message);
+      check.Add("inclusion_proof", false, "not checked: the tree head does not verify");
+      check.Add("cosignatures", false, "not checked: the tree head does not verify");
+      continue;
+    }
+    VerifyReport::LogProofSummary sum;
+    sum.log = PartyOf(head->log(), cards);
+    sum.index = lp.index();
+    sum.tree_size = head->size();
+    sum.root_hex = ToHex(head->root());
+    sum.tree_head_at_us = head->timestamp();
+    check.Add("tree_head", true,
+              "the log of " + Named(sum.log) + " has " + std::to_string(sum.tree_size) +
+                  " entries under a head it signed at " + UtcText(sum.tree_head_at_us));
+    auto kind = CheckLogEntry(lp, *head, outer, envelope_sha);
+    const bool included = check.Add(
+        "inclusion_proof", kind.ok() ? Status{} : Status{kind.error()},
+        kind.ok() ? "envelope is entry " + std::to_string(sum.index) + " of the " +
+                        std::to_string(sum.tree_size) + "-entry log of " + Named(sum.log) +
+                        ", which " + *kind + " it"
+                  : "");
+    auto witnesses = CheckCosignatures(lp, *head, cards);
+    std::string names;
+    if (witnesses.ok()) {
+      for (const auto& w : *witnesses) names += (names.empty() ? "" : ", ") + Named(w.party);
+    }
+    const bool witnessed = check.Add(
+        "cosignatures", witnesses.ok() ? Status{} : Status{witnesses.error()},
+        !witnesses.ok() || witnesses->empty()
+            ? "no witness has countersigned this tree head yet"
+            : "tree head countersigned by " + names);
+    if (included && witnessed) {
+      sum.kind = *kind;
+      sum.witnesses = std::move(witnesses).value();
+      r.log_proofs.push_back(std::move(sum));
+    }
   }
 
   r.valid = r.errors.empty();

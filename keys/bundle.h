@@ -19,6 +19,10 @@ struct BundleParts {
   const SecretBytes* content_key = nullptr;
   std::vector<std::string> cards;       // serialized SignedCard
   std::vector<std::string> receipts;    // serialized SignedReceipt
+  // Each a serialized LogProof: the envelope's entry in an audit log, the
+  // inclusion proof, the signed tree head and its cosignatures. One that
+  // does not parse is carried as an empty LogProof, which fails `verify`.
+  std::vector<std::string> log_proofs;
   std::string permission_ref;
   int64_t exported_at_us = 0;
 };
@@ -66,6 +70,25 @@ struct VerifyReport {
     std::string sha256_hex;
   };
   std::vector<AttachmentSummary> attachments;
+  // One per LogProof whose three checks (`tree_head`, `inclusion_proof`,
+  // `cosignatures`) all passed: the envelope is entry `index` (from 0) of
+  // the first `tree_size` entries of the log of `log`, whose root is
+  // `root_hex`, under a head `log` signed at `tree_head_at_us` (its own
+  // clock) and that each witness countersigned at `witnessed_at_us`.
+  struct LogProofSummary {
+    std::string kind;            // "sent" (the sender's log) or "received" (a recipient's)
+    Party log;                   // the log owner
+    uint64_t index = 0;
+    uint64_t tree_size = 0;
+    std::string root_hex;
+    int64_t tree_head_at_us = 0;
+    struct Witness {
+      Party party;
+      int64_t witnessed_at_us = 0;
+    };
+    std::vector<Witness> witnesses;  // in the bundle's order
+  };
+  std::vector<LogProofSummary> log_proofs;
   std::vector<Check> checks;
   std::vector<std::string> errors;
 };
@@ -73,6 +96,16 @@ struct VerifyReport {
 // Verifies an armored bundle. Never fails as a call: every problem, from bad
 // armor to a forged receipt, is a failed check and an entry in `errors`.
 // `expect_fingerprint` (text form, optional) must name the sender.
+//
+// After the receipts come three checks per LogProof, in this order:
+// `tree_head` (the head verifies with the card, carried in the bundle, of
+// the log owner it names), `inclusion_proof` (the entry is this envelope's
+// LOG_ENVELOPE_SENT in the sender's log or LOG_ENVELOPE_RECEIVED in a
+// recipient's, and the path leads from it to the head's root) and
+// `cosignatures` (each by a distinct witness other than the owner, whose
+// card the bundle carries; none is fine). When the head does not verify,
+// the other two fail as not checked. A bundle without any LogProof gets one
+// failed `inclusion_proof`. Thread-safe (no shared state).
 VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fingerprint);
 
 }  // namespace rogatory

@@ -15,11 +15,29 @@ Result<std::optional<std::string>> StoreHashSource::Perfect(uint32_t level, uint
   return store_->AuditNode(level, index);
 }
 
+namespace {
+// Entries appended before schema v6 get their message id column filled.
+Status IndexMessageIds(Store* store) {
+  for (;;) {
+    ROG_ASSIGN_OR_RETURN(auto rows, store->AuditEntriesWithoutMessageId(4096));
+    if (rows.empty()) return {};
+    for (const auto& [index, bytes] : rows) {
+      wire::LogEntry e;
+      // An unreadable entry gets "" and is named by `audit verify`.
+      const std::string id = e.ParseFromString(bytes) ? e.message_id() : "";
+      ROG_RETURN_IF_ERROR(store->SetAuditMessageId(index, id));
+    }
+  }
+}
+}  // namespace
+
 Result<std::unique_ptr<AuditLog>> AuditLog::Load(Store* store) {
   std::unique_ptr<AuditLog> log(new AuditLog(store));
+  ROG_RETURN_IF_ERROR(IndexMessageIds(store));
   ROG_RETURN_IF_ERROR(log->Reload());
   return log;
 }
+
 
 Status AuditLog::Reload() {
   ROG_ASSIGN_OR_RETURN(int64_t size, store_->AuditSize());
@@ -34,7 +52,7 @@ Result<int64_t> AuditLog::Append(const wire::LogEntry& entry) {
   merkle::CompactRange next = range_;
   std::vector<std::tuple<uint32_t, uint64_t, std::string>> nodes;
   for (auto& n : next.Append(leaf)) nodes.emplace_back(n.level, n.index, std::move(n.hash));
-  ROG_RETURN_IF_ERROR(store_->AppendAudit(index, bytes, leaf, nodes));
+  ROG_RETURN_IF_ERROR(store_->AppendAudit(index, bytes, leaf, entry.message_id(), nodes));
   range_ = std::move(next);
   return index;
 }

@@ -47,6 +47,7 @@ class AuditLog {
 
   uint64_t size() const { return range_.size(); }
   std::string Root() const { return range_.Root(); }
+  Result<std::string> RootAt(uint64_t size) { return merkle::Root(source_, size); }
   Result<std::vector<std::string>> InclusionProof(uint64_t index, uint64_t size);
   Result<std::vector<std::string>> ConsistencyProof(uint64_t old_size, uint64_t new_size);
 

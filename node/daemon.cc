@@ -39,6 +39,8 @@
 #include "node/request.h"
 #include "node/transfer.h"
 #include "node/transport.h"
+#include "node/witness.h"
+#include "keys/tree_head.h"
 #include "proto/control.pb.h"
 #include "proto/mla.pb.h"
 #include "proto/wire.pb.h"
@@ -78,6 +80,7 @@ constexpr int64_t kDealerRenewMs = 2000;
 // A frame to send once the current transaction has committed.
 struct Outgoing {
   bool via_router = false;
+  bool any_route = false;  // to `peer_fp` over any connection (SendToPeer)
   std::string routing_id;  // router replies
   std::string peer_fp;     // dealer sends
   Lane lane = Lane::kBulk;
@@ -99,6 +102,12 @@ std::string FrameBytes(const wire::Frame& f) { return SerializeCanonical(f); }
 constexpr int64_t kTransferStallMs = 1000;
 // Chunks one Want may ask for.
 constexpr uint32_t kMaxWantChunks = 16;
+
+// Gossip: third parties' heads per reply, cosignatures per head, and heads
+// learnt by gossip held per log until their owner proves them.
+constexpr int kGossipHeads = 64;
+constexpr size_t kGossipCosignatures = 4;
+constexpr int kMaxPendingHeads = 8;
 
 // A message whose envelope verified and whose attachments are arriving.
 struct Receiving {
@@ -180,6 +189,7 @@ class DaemonImpl {
   int64_t next_transfer_check_ms = 0;
   int64_t next_head_ms = 0;
   int64_t last_head_size = -1;  // size of the latest signed tree head, -1: none
+  std::map<std::string, int64_t> last_head_request_ms;  // fp -> monotonic ms
 
   std::vector<Outgoing> outgoing;
   std::vector<PendingControl> replies;
@@ -304,6 +314,10 @@ class DaemonImpl {
   }
 
   void SendNow(const Outgoing& o) {
+    if (o.any_route) {
+      if (const Peer* p = ActivePeer(o.peer_fp)) (void)SendToPeer(*p, o.lane, o.bytes);
+      return;
+    }
     try {
       if (o.via_router) {
         if (!router->send(zmq::buffer(o.routing_id),
@@ -379,12 +393,16 @@ class DaemonImpl {
           outgoing.push_back(std::move(o));
         }
         ResendQueueTo(peer.row.fingerprint);
+        ExchangeHeads(peer);
         break;
       case wire::Frame::kHold:  // the peer lacks a predecessor
         ResendQueueTo(peer.row.fingerprint);
         break;
       case wire::Frame::kWant: HandleWant(peer, frame.want()); break;
       case wire::Frame::kChunk: HandleChunk(peer, frame.mutable_chunk()); break;
+      case wire::Frame::kHeadRequest: HandleHeadRequest(peer, frame.head_request()); break;
+      case wire::Frame::kHeadReply: HandleHeadReply(peer, frame.head_reply()); break;
+      case wire::Frame::kCosign: HandleCosign(peer, frame.cosign()); break;
       default: Refuse(peer, "frame without a known body"); break;
     }
   }
@@ -527,6 +545,341 @@ class DaemonImpl {
     ROG_ASSIGN_OR_RETURN(auto latest, store->LatestTreeHead());
     if (!latest) return MakeError(Code::kInternal, "no tree head after signing one");
     return *latest;
+  }
+
+  // ------------------------------------------------------------ witnessing
+  // Tree heads travel between peers (docs/protocol.md 21.4): each side asks
+  // for the other's latest head with proofs from what it holds, checks it
+  // (node/witness.h), cosigns a consistent one and returns the cosignature,
+  // and stores an inconsistent one as evidence. Replies carry the heads of
+  // third parties' logs the sender holds (gossip), so a split view shown to
+  // two nodes meets at the first node that holds both.
+
+  // Frames of this protocol go out after the turn's commit, over any
+  // connection to the peer.
+  void QueueToPeer(const Peer& peer, const wire::Frame& f) {
+    Outgoing o;
+    o.any_route = true;
+    o.peer_fp = peer.row.fingerprint;
+    o.bytes = FrameBytes(f);
+    outgoing.push_back(std::move(o));
+  }
+
+  // Asks the peer for its head, and offers ours when it grew past what the
+  // peer last cosigned.
+  void ExchangeHeads(const Peer& peer) {
+    RequestHead(peer);
+    auto cosigned = store->LatestCosignedSize(me->fingerprint(), peer.row.fingerprint);
+    auto head = SignTreeHeadIfGrown();
+    if (!cosigned.ok() || !head.ok() || head->size == 0 || head->size <= *cosigned) return;
+    SendHeadReply(peer, *head, static_cast<uint64_t>(std::max<int64_t>(*cosigned, 0)), {});
+  }
+
+  void RequestHead(const Peer& peer) {
+    auto held = store->PeerHeads(peer.row.fingerprint);
+    if (!held.ok()) return;
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    auto* r = f.mutable_head_request();
+    for (const auto& h : *held) {
+      if (h.checked) {
+        r->set_known_size(static_cast<uint64_t>(h.size));
+      } else {
+        r->add_check_sizes(static_cast<uint64_t>(h.size));
+      }
+    }
+    last_head_request_ms[peer.row.fingerprint] = MonotonicMillis();
+    QueueToPeer(peer, f);
+  }
+
+  void HandleHeadRequest(const Peer& peer, const wire::HeadRequest& req) {
+    auto head = SignTreeHeadIfGrown();
+    if (!head.ok()) {
+      spdlog::error("cannot answer {}'s tree head request: {}", peer.row.node_id,
+                    head.error().message);
+      return;
+    }
+    SendHeadReply(peer, *head, req.known_size(),
+                  {req.check_sizes().begin(), req.check_sizes().end()}, &req);
+  }
+
+  // Our head with consistency proofs from the sizes the peer holds, our
+  // restore statements, and gossip of the third parties' heads we hold.
+  void SendHeadReply(const Peer& peer, const TreeHeadRow& head, uint64_t known,
+                     const std::vector<uint64_t>& check,
+                     const wire::HeadRequest* answers = nullptr) {
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    auto* r = f.mutable_head_reply();
+    if (answers != nullptr) *r->mutable_answers() = *answers;
+    r->set_signed_tree_head(head.signed_head);
+    std::vector<uint64_t> restored;
+    if (auto rs = store->RestoreStatements(me->fingerprint()); rs.ok()) {
+      for (auto& bytes : *rs) {
+        wire::SignedRestoreStatement st;
+        wire::RestoreStatement body;
+        wire::SignedTreeHead sth;
+        wire::TreeHead th;
+        if (st.ParseFromString(bytes) && body.ParseFromString(st.statement()) &&
+            sth.ParseFromString(body.restored_head()) && th.ParseFromString(sth.tree_head())) {
+          restored.push_back(th.size());
+        }
+        r->add_restores(std::move(bytes));
+      }
+    }
+    const auto size = static_cast<uint64_t>(head.size);
+    for (uint64_t from : SizesToProve(size, known, check, restored).from) {
+      auto proof = audit->ConsistencyProof(from, size);
+      if (!proof.ok()) continue;
+      auto* p = r->add_proofs();
+      p->set_from_size(from);
+      p->set_to_size(size);
+      for (auto& h : *proof) p->add_path(std::move(h));
+    }
+    if (auto gossip = store->LatestCheckedPeerHeads(kGossipHeads); gossip.ok()) {
+      for (const auto& g : *gossip) {
+        if (g.log == peer.row.fingerprint) continue;
+        auto* c = r->add_gossip();
+        c->set_signed_tree_head(g.signed_head);
+        if (auto cs = store->Cosignatures(g.log, g.size); cs.ok()) {
+          for (size_t i = 0; i < cs->size() && i < kGossipCosignatures; ++i) {
+            c->add_cosignatures((*cs)[i].signed_cosignature);
+          }
+        }
+      }
+    }
+    // Heads of the peer's own log that others cosigned, so it can check
+    // that its own log still matches what it signed (a silent restore).
+    if (auto own = store->PeerHeads(peer.row.fingerprint); own.ok()) {
+      for (const auto& h : *own) {
+        if (h.checked) r->add_gossip()->set_signed_tree_head(h.signed_head);
+      }
+    }
+    QueueToPeer(peer, f);
+  }
+
+  static std::vector<HeldHead> Held(const std::vector<PeerHeadRow>& rows) {
+    std::vector<HeldHead> out;
+    for (const auto& h : rows) {
+      out.push_back({static_cast<uint64_t>(h.size), h.root, h.at, h.signed_head});
+    }
+    return out;
+  }
+
+  void HandleHeadReply(const Peer& peer, const wire::HeadReply& reply) {
+    if (!EnsureTx().ok()) return;
+    const std::string& fp = peer.row.fingerprint;
+    auto held = store->PeerHeads(fp);
+    if (!held.ok()) {
+      spdlog::error("{}", held.error().message);
+      return;
+    }
+    const int64_t now = clock.NowMicros();
+    auto v = CheckHeadReply(fp, peer.row.signing_key, reply, Held(*held), now);
+    if (!v.ok()) {
+      Refuse(peer, "tree head refused: " + v.error().message);
+      return;
+    }
+    switch (v->outcome) {
+      case HeadVerdict::Outcome::kInconsistent:
+        RecordEquivocation(fp, v->evidence);
+        break;
+      case HeadVerdict::Outcome::kUnproven: {
+        // A pushed head carries a proof from the size the peer guessed we
+        // hold; ask with the sizes we do hold (at most once a second).
+        spdlog::debug("tree head of {} not yet checkable: {}", peer.row.node_id, v->reason);
+        const int64_t now_ms = MonotonicMillis();
+        if (now_ms - last_head_request_ms[fp] >= 1000) RequestHead(peer);
+        break;
+      }
+      case HeadVerdict::Outcome::kConsistent:
+        AcceptHead(peer, reply.signed_tree_head(), v->head, v->restores_used, *held, now);
+        break;
+    }
+    for (const auto& g : reply.gossip()) HandleGossip(peer, g, now);
+  }
+
+  void AcceptHead(const Peer& peer, const std::string& signed_head, const wire::TreeHead& head,
+                  const std::vector<std::string>& restores, const std::vector<PeerHeadRow>& held,
+                  int64_t now) {
+    const std::string& fp = peer.row.fingerprint;
+    for (const auto& bytes : restores) {
+      auto r = VerifyRestoreStatement(bytes, peer.row.signing_key);
+      if (!r.ok()) continue;
+      (void)store->InsertRestoreStatement(fp, r->restored_at(), bytes);
+      spdlog::warn("{} ({}) announced a restore of its store: its log went back to size {}; "
+                   "heads up to size {} are withdrawn",
+                   peer.row.node_id, peer.fp_text, TreeHeadSizeOf(r->restored_head()),
+                   r->abandoned_size());
+    }
+    const auto size = static_cast<int64_t>(head.size());
+    const PeerHeadRow* checked = nullptr;
+    for (const auto& h : held) {
+      if (h.checked) checked = &h;
+    }
+    // Every held head was proven: the new one replaces them all.
+    if (checked == nullptr || held.size() > 1 || checked->signed_head != signed_head) {
+      PeerHeadRow row{fp, size, head.root(), head.timestamp(), signed_head, true, fp};
+      if (auto s = store->SetCheckedPeerHead(row); !s.ok()) {
+        spdlog::error("{}", s.error().message);
+        return;
+      }
+    }
+    if (size == 0) return;
+    auto mine = store->Cosignatures(fp, size);
+    std::string cosignature;
+    if (mine.ok()) {
+      for (const auto& c : *mine) {
+        if (c.witness == me->fingerprint() &&
+            VerifyCosignature(c.signed_cosignature, me->card().signing_key(), signed_head).ok()) {
+          cosignature = c.signed_cosignature;
+        }
+      }
+    }
+    if (cosignature.empty()) {
+      cosignature = Cosign(signed_head, head, me->fingerprint(), me->signing(), now);
+      (void)store->InsertCosignature({fp, size, me->fingerprint(), now, cosignature});
+    }
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    f.mutable_cosign()->set_cosignature(cosignature);
+    QueueToPeer(peer, f);
+  }
+
+  static uint64_t TreeHeadSizeOf(const std::string& signed_head) {
+    wire::TreeHead h;
+    return h.ParseFromString(TreeHeadBytes(signed_head)) ? h.size() : 0;
+  }
+
+  // A head of a third party's log (or of ours) that `from` holds.
+  void HandleGossip(const Peer& from, const wire::CosignedHead& g, int64_t now) {
+    wire::TreeHead unverified;
+    if (!unverified.ParseFromString(TreeHeadBytes(g.signed_tree_head()))) return;
+    const std::string& log = unverified.log();
+    if (log == from.row.fingerprint) return;  // its own head comes with proofs
+    if (log == me->fingerprint()) {
+      CheckOwnHead(from, g, now);
+      return;
+    }
+    const Peer* owner = ActivePeer(log);
+    if (owner == nullptr) return;  // a log we cannot check
+    auto head = VerifyTreeHead(g.signed_tree_head(), owner->row.signing_key);
+    if (!head.ok() || head->log() != log) {
+      spdlog::warn("{} passed on a tree head of {} that does not verify", from.row.node_id,
+                   owner->row.node_id);
+      return;
+    }
+    auto held = store->PeerHeads(log);
+    if (!held.ok()) return;
+    const HeldHead shown{head->size(), head->root(), head->timestamp(), g.signed_tree_head()};
+    int pending = 0;
+    for (const auto& h : *held) {
+      pending += h.checked ? 0 : 1;
+      if (h.size != static_cast<int64_t>(head->size())) continue;
+      if (auto ev = CompareSameSize(Held({h})[0], shown, log, now)) {
+        ev->set_reason(ev->reason() + " (the second shown by " + from.row.node_id + ")");
+        RecordEquivocation(log, *ev);
+        return;
+      }
+      if (h.checked) StoreCosignatures(g, log, head->size());
+      return;  // already held
+    }
+    if (pending >= kMaxPendingHeads) return;
+    (void)store->AddPendingPeerHead({log, static_cast<int64_t>(head->size()), head->root(),
+                                     head->timestamp(), g.signed_tree_head(), false,
+                                     from.row.fingerprint});
+  }
+
+  // Witnesses' cosignatures of a head, each verified, kept for gossip.
+  void StoreCosignatures(const wire::CosignedHead& g, const std::string& log, uint64_t size) {
+    for (const auto& c : g.cosignatures()) {
+      const std::string witness = CosignatureWitness(c);
+      if (witness == log) continue;
+      const Peer* w = witness == me->fingerprint() ? nullptr : ActivePeer(witness);
+      if (w == nullptr) continue;
+      auto v = VerifyCosignature(c, w->row.signing_key, g.signed_tree_head());
+      if (!v.ok()) continue;
+      (void)store->InsertCosignature(
+          {log, static_cast<int64_t>(size), witness, v->witnessed_at(), c});
+    }
+  }
+
+  // A peer holds a head of our own log: it must match our log. If it does
+  // not, our store lost history we had signed (restored from a copy without
+  // a restore statement): as loud as a peer's equivocation.
+  void CheckOwnHead(const Peer& from, const wire::CosignedHead& g, int64_t now) {
+    auto head = VerifyTreeHead(g.signed_tree_head(), me->card().signing_key());
+    if (!head.ok()) {
+      spdlog::warn("{} holds a head of this node's log that this node did not sign",
+                   from.row.node_id);
+      return;
+    }
+    std::string why;
+    if (head->size() > audit->size()) {
+      why = "a head this node signed at size " + std::to_string(head->size()) +
+            " is beyond its log of " + std::to_string(audit->size()) +
+            " entries: the store was rolled back without a restore statement";
+    } else {
+      auto root = audit->RootAt(head->size());
+      if (root.ok() && *root != head->root()) {
+        why = "a head this node signed at size " + std::to_string(head->size()) +
+              " does not match its log: the log was rewritten";
+      }
+    }
+    if (why.empty()) {
+      StoreCosignatures(g, me->fingerprint(), head->size());
+      return;
+    }
+    wire::Equivocation ev;
+    ev.set_version(1);
+    ev.set_log(me->fingerprint());
+    ev.set_later(g.signed_tree_head());
+    ev.set_reason(why + " (shown by " + from.row.node_id + ")");
+    ev.set_detected_at(now);
+    RecordEquivocation(me->fingerprint(), ev);
+  }
+
+  void RecordEquivocation(const std::string& log, const wire::Equivocation& ev) {
+    const std::string bytes = SerializeCanonical(ev);
+    // Same heads, same evidence: stored and shouted once.
+    wire::Equivocation key = ev;
+    key.clear_detected_at();
+    key.clear_reason();
+    auto fresh = store->InsertEquivocation(log, ev.detected_at(), ev.reason(), bytes,
+                                           Sha256(SerializeCanonical(key)));
+    if (!fresh.ok() || !*fresh) return;
+    spdlog::critical("EQUIVOCATION: the audit log of {} ({}) contradicts a tree head it signed "
+                     "earlier: {}. Evidence stored; see `rogatory status`.",
+                     NameOf(log), FingerprintText(log), ev.reason());
+  }
+
+  // The witness returns its cosignature of one of our heads.
+  void HandleCosign(const Peer& peer, const wire::Cosign& c) {
+    if (CosignatureWitness(c.cosignature()) != peer.row.fingerprint) {
+      Refuse(peer, "cosignature is not by the peer that sent it");
+      return;
+    }
+    wire::SignedCosignature sc;
+    wire::Cosignature body;
+    if (!sc.ParseFromString(c.cosignature()) || !body.ParseFromString(sc.cosignature())) {
+      Refuse(peer, "malformed cosignature");
+      return;
+    }
+    if (!EnsureTx().ok()) return;
+    auto head = store->TreeHeadAt(static_cast<int64_t>(body.size()));
+    if (!head.ok() || !head->has_value()) {
+      Refuse(peer, "cosignature of a tree head this node never signed (size " +
+                       std::to_string(body.size()) + ")");
+      return;
+    }
+    auto v = VerifyCosignature(c.cosignature(), peer.row.signing_key, (*head)->signed_head);
+    if (!v.ok() || v->log() != me->fingerprint()) {
+      Refuse(peer, "cosignature refused: " +
+                       (v.ok() ? std::string("it names another log") : v.error().message));
+      return;
+    }
+    (void)store->InsertCosignature({me->fingerprint(), static_cast<int64_t>(body.size()),
+                                    peer.row.fingerprint, v->witnessed_at(), c.cosignature()});
   }
 
   // Appends one entry to the audit log (inside the current unit).
@@ -1532,6 +1885,9 @@ class DaemonImpl {
     if (now_ms >= next_head_ms) {
       next_head_ms = now_ms + cfg.tree_head_interval_ms;
       (void)SignTreeHeadIfGrown();
+      for (const auto& [fp, peer] : peers) {
+        if (!peer.revoked() && IsConnected(fp, now_ms)) ExchangeHeads(peer);
+      }
     }
     auto pruned = store->PruneSeen(clock.NowMicros() - cfg.clock_allowance_us);
     if (pruned.ok() && *pruned > 0) spdlog::info("pruned {} dedup records", *pruned);
@@ -1709,8 +2065,12 @@ class DaemonImpl {
       }
       case control::ControlRequest::kExportBundle: {
         auto b = Export(req.export_bundle());
-        if (b.ok()) r->set_bundle(*b);
-        else SetError(r, b.error());
+        if (b.ok()) {
+          r->set_bundle(*b);
+          pc->needs_commit = true;  // it may have signed a tree head
+        } else {
+          SetError(r, b.error());
+        }
         break;
       }
       case control::ControlRequest::kRequestUpdate:
@@ -1738,6 +2098,29 @@ class DaemonImpl {
       }
       default:
         SetError(r, MakeError(Code::kInvalidArgument, "unknown control request"));
+    }
+  }
+
+  void FillAuditStatus(control::AuditStatus* a) {
+    a->set_size(audit->size());
+    if (auto h = store->LatestTreeHead(); h.ok() && h->has_value()) {
+      a->set_tree_head_size(static_cast<uint64_t>((*h)->size));
+      a->set_tree_head_at((*h)->at);
+    }
+    if (auto w = store->CountWitnesses(me->fingerprint()); w.ok()) {
+      a->set_witnesses(static_cast<uint64_t>(*w));
+    }
+    if (auto h = store->LatestCosignedTreeHead(me->fingerprint(), 0); h.ok() && h->has_value()) {
+      a->set_witnessed_size(static_cast<uint64_t>((*h)->size));
+    }
+    if (auto eqs = store->ListEquivocations(); eqs.ok()) {
+      for (const auto& e : *eqs) {
+        auto* out = a->add_equivocations();
+        out->set_log(NameOf(e.log));
+        out->set_fingerprint(FingerprintText(e.log));
+        out->set_detected_at(e.detected_at);
+        out->set_reason(e.reason);
+      }
     }
   }
 
@@ -1782,6 +2165,7 @@ class DaemonImpl {
     }
     s->set_attachment_bytes_sent(attachment_bytes_sent);
     s->set_attachment_bytes_received(attachment_bytes_received);
+    FillAuditStatus(s->mutable_audit());
     const int64_t now_ms = MonotonicMillis();
     for (const auto& [fp, peer] : peers) {
       auto* ps = s->add_peers();
@@ -1796,6 +2180,16 @@ class DaemonImpl {
       ps->set_oldest_queued_at(d.oldest);
       ps->set_in_flight(outbox->InFlight(fp));
       if (auto e = last_error.find(fp); e != last_error.end()) ps->set_last_error(e->second);
+      if (auto held = store->PeerHeads(fp); held.ok()) {
+        for (const auto& h : *held) {
+          if (!h.checked) continue;
+          ps->set_log_size(static_cast<uint64_t>(h.size));
+          ps->set_log_checked_at(h.at);
+        }
+      }
+      if (auto c = store->LatestCosignedSize(me->fingerprint(), fp); c.ok()) {
+        ps->set_witnessed_us(*c >= 0);
+      }
     }
   }
 
@@ -2209,6 +2603,60 @@ class DaemonImpl {
     return {};
   }
 
+  // The inclusion proof of a message's entry in our log (LOG_ENVELOPE_SENT
+  // or _RECEIVED) up to the newest head a witness cosigned, with those
+  // cosignatures; returns the witnesses. Without a witnessed head that
+  // covers the entry, the current head is used and offered to the peers,
+  // so a later export carries their cosignatures.
+  Result<std::vector<std::string>> AddLogProof(const std::string& id, const std::string& envelope,
+                                               bool sent, BundleParts* parts) {
+    const std::string sha = Sha256(envelope);
+    ROG_ASSIGN_OR_RETURN(auto entries, store->AuditEntriesFor(id));
+    std::optional<std::pair<int64_t, std::string>> found;
+    for (auto& [index, bytes] : entries) {
+      wire::LogEntry e;
+      if (e.ParseFromString(bytes) && e.sha256() == sha &&
+          e.kind() == (sent ? wire::LOG_ENVELOPE_SENT : wire::LOG_ENVELOPE_RECEIVED)) {
+        found.emplace(index, std::move(bytes));
+      }
+    }
+    if (!found) {
+      return MakeError(Code::kDataLoss, "message " + id + " has no entry in this node's audit log",
+                       "run `rogatory audit verify` and check the daemon's log");
+    }
+    const auto index = static_cast<uint64_t>(found->first);
+    ROG_ASSIGN_OR_RETURN(auto head,
+                         store->LatestCosignedTreeHead(me->fingerprint(), found->first + 1));
+    if (!head) {
+      ROG_ASSIGN_OR_RETURN(TreeHeadRow latest, SignTreeHeadIfGrown());
+      head = latest;
+      const int64_t now_ms = MonotonicMillis();
+      for (const auto& [fp, peer] : peers) {
+        if (!peer.revoked() && IsConnected(fp, now_ms)) ExchangeHeads(peer);
+      }
+    }
+    wire::LogProof lp;
+    lp.set_entry(found->second);
+    lp.set_index(index);
+    ROG_ASSIGN_OR_RETURN(auto path, audit->InclusionProof(index, static_cast<uint64_t>(head->size)));
+    for (auto& h : path) lp.add_path(std::move(h));
+    lp.set_signed_tree_head(head->signed_head);
+    std::vector<std::string> witnesses;
+    ROG_ASSIGN_OR_RETURN(auto cosignatures, store->Cosignatures(me->fingerprint(), head->size));
+    for (const auto& c : cosignatures) {
+      auto p = peers.find(c.witness);
+      if (p == peers.end() ||
+          !VerifyCosignature(c.signed_cosignature, p->second.row.signing_key, head->signed_head)
+               .ok()) {
+        continue;
+      }
+      lp.add_cosignatures(c.signed_cosignature);
+      witnesses.push_back(c.witness);
+    }
+    parts->log_proofs.push_back(SerializeCanonical(lp));
+    return witnesses;
+  }
+
   Result<std::string> Export(const control::ExportRequest& req) {
     ROG_ASSIGN_OR_RETURN(Found f, FindMessage(req.id()));
     const std::string& envelope = f.in ? f.in->envelope : f.out->envelope;
@@ -2235,6 +2683,13 @@ class DaemonImpl {
         parts.cards.push_back(me->signed_card());
       } else if (auto it = peers.find(fp); it != peers.end()) {
         parts.cards.push_back(it->second.row.card);
+      }
+    }
+    ROG_ASSIGN_OR_RETURN(auto witnesses,
+                         AddLogProof(req.id(), envelope, f.out.has_value(), &parts));
+    for (const auto& fp : witnesses) {
+      if (signers.insert(fp).second) {
+        if (auto it = peers.find(fp); it != peers.end()) parts.cards.push_back(it->second.row.card);
       }
     }
     if (f.in) {

@@ -190,6 +190,48 @@ CREATE TABLE tree_heads(
 );
 )sql";
 
+// v6: witnessing (docs/protocol.md 21): entries found by message id (filled
+// for v5 entries by AuditLog::Load), cosignatures of tree heads, other
+// nodes' heads (the latest checked one per log, and heads learnt by gossip
+// that wait for a consistency proof), equivocation evidence, and restore
+// statements (SPEC 9).
+constexpr const char* kSchemaV6 = R"sql(
+ALTER TABLE audit_log ADD COLUMN message_id TEXT;
+CREATE INDEX audit_log_by_message ON audit_log(message_id);
+CREATE TABLE cosignatures(
+  log BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  witness BLOB NOT NULL,
+  at INTEGER NOT NULL,
+  signed BLOB NOT NULL,
+  PRIMARY KEY(log, size, witness)
+) WITHOUT ROWID;
+CREATE TABLE peer_heads(
+  log BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  root BLOB NOT NULL,
+  at INTEGER NOT NULL,
+  signed BLOB NOT NULL,
+  checked INTEGER NOT NULL,
+  via BLOB NOT NULL,
+  PRIMARY KEY(log, size)
+) WITHOUT ROWID;
+CREATE TABLE equivocations(
+  id INTEGER PRIMARY KEY,
+  log BLOB NOT NULL,
+  detected_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  evidence BLOB NOT NULL,
+  evidence_sha256 BLOB NOT NULL UNIQUE
+);
+CREATE TABLE restore_statements(
+  log BLOB NOT NULL,
+  at INTEGER NOT NULL,
+  signed BLOB NOT NULL,
+  PRIMARY KEY(log, at)
+) WITHOUT ROWID;
+)sql";
+
 // States after which nothing more happens to a request (request.h IsFinal).
 #define REQUEST_OPEN "state NOT IN ('executed','partially_executed','refused','withdrawn','expired')"
 
@@ -303,6 +345,7 @@ Status Store::Migrate() {
       if (version < 3) db_->exec(kSchemaV3);
       if (version < 4) db_->exec(kSchemaV4);
       if (version < 5) db_->exec(kSchemaV5);
+      if (version < 6) db_->exec(kSchemaV6);
       db_->exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '" +
                 std::to_string(kSchemaVersion) + "')");
       db_->exec("COMMIT");
@@ -1143,13 +1186,16 @@ Result<int64_t> Store::AuditSize() {
 }
 
 Status Store::AppendAudit(int64_t index, const std::string& entry, const std::string& leaf_hash,
+                          const std::string& message_id,
                           const std::vector<std::tuple<uint32_t, uint64_t, std::string>>& nodes) {
   return Run("append audit", [&]() -> Status {
     return Atomically(*db_, [&]() -> Status {
-      auto& q = Prepare("INSERT INTO audit_log(idx, entry, leaf_hash) VALUES(?1,?2,?3)");
+      auto& q = Prepare(
+          "INSERT INTO audit_log(idx, entry, leaf_hash, message_id) VALUES(?1,?2,?3,?4)");
       q.bind(1, static_cast<int64_t>(index));
       BindBlob(q, 2, entry);
       BindBlob(q, 3, leaf_hash);
+      q.bind(4, message_id);
       q.exec();
       for (const auto& [level, idx, hash] : nodes) {
         auto& n = Prepare("INSERT INTO audit_nodes(level, idx, hash) VALUES(?1,?2,?3)");
@@ -1231,6 +1277,238 @@ Result<std::optional<TreeHeadRow>> Store::LatestTreeHead() {
     return std::optional<TreeHeadRow>(TreeHeadRow{q.getColumn(0).getInt64(),
                                                   Blob(q.getColumn(1)), q.getColumn(2).getInt64(),
                                                   Blob(q.getColumn(3))});
+  });
+}
+
+Result<std::vector<std::pair<int64_t, std::string>>> Store::AuditEntriesFor(
+    const std::string& message_id) {
+  using Rows = std::vector<std::pair<int64_t, std::string>>;
+  return Run("audit entries for message", [&]() -> Result<Rows> {
+    auto& q = Prepare("SELECT idx, entry FROM audit_log WHERE message_id=?1 ORDER BY idx");
+    q.bind(1, message_id);
+    Rows out;
+    while (q.executeStep()) out.emplace_back(q.getColumn(0).getInt64(), Blob(q.getColumn(1)));
+    return out;
+  });
+}
+
+Result<std::vector<std::pair<int64_t, std::string>>> Store::AuditEntriesWithoutMessageId(
+    int limit) {
+  using Rows = std::vector<std::pair<int64_t, std::string>>;
+  return Run("audit entries to index", [&]() -> Result<Rows> {
+    auto& q = Prepare("SELECT idx, entry FROM audit_log WHERE message_id IS NULL LIMIT ?1");
+    q.bind(1, limit);
+    Rows out;
+    while (q.executeStep()) out.emplace_back(q.getColumn(0).getInt64(), Blob(q.getColumn(1)));
+    return out;
+  });
+}
+
+Status Store::SetAuditMessageId(int64_t index, const std::string& message_id) {
+  return Run("index audit entry", [&]() -> Status {
+    auto& q = Prepare("UPDATE audit_log SET message_id=?2 WHERE idx=?1");
+    q.bind(1, index);
+    q.bind(2, message_id);
+    q.exec();
+    return {};
+  });
+}
+
+namespace {
+TreeHeadRow HeadFrom(SQLite::Statement& q) {
+  return TreeHeadRow{q.getColumn(0).getInt64(), Blob(q.getColumn(1)), q.getColumn(2).getInt64(),
+                     Blob(q.getColumn(3))};
+}
+}  // namespace
+
+Result<std::optional<TreeHeadRow>> Store::TreeHeadAt(int64_t size) {
+  return Run("tree head at size", [&]() -> Result<std::optional<TreeHeadRow>> {
+    auto& q = Prepare("SELECT size, root, at, signed FROM tree_heads WHERE size=?1");
+    q.bind(1, size);
+    if (!q.executeStep()) return std::optional<TreeHeadRow>();
+    return std::optional<TreeHeadRow>(HeadFrom(q));
+  });
+}
+
+Result<std::optional<TreeHeadRow>> Store::LatestCosignedTreeHead(const std::string& log,
+                                                                 int64_t min_size) {
+  return Run("latest cosigned tree head", [&]() -> Result<std::optional<TreeHeadRow>> {
+    auto& q = Prepare(
+        "SELECT size, root, at, signed FROM tree_heads WHERE size >= ?2 AND size IN "
+        "(SELECT size FROM cosignatures WHERE log=?1) ORDER BY size DESC LIMIT 1");
+    BindBlob(q, 1, log);
+    q.bind(2, min_size);
+    if (!q.executeStep()) return std::optional<TreeHeadRow>();
+    return std::optional<TreeHeadRow>(HeadFrom(q));
+  });
+}
+
+Status Store::InsertCosignature(const CosignatureRow& c) {
+  return Run("insert cosignature", [&]() -> Status {
+    auto& q = Prepare(
+        "INSERT OR IGNORE INTO cosignatures(log, size, witness, at, signed) VALUES(?1,?2,?3,?4,?5)");
+    BindBlob(q, 1, c.log);
+    q.bind(2, c.size);
+    BindBlob(q, 3, c.witness);
+    q.bind(4, c.at);
+    BindBlob(q, 5, c.signed_cosignature);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<CosignatureRow>> Store::Cosignatures(const std::string& log, int64_t size) {
+  return Run("cosignatures", [&]() -> Result<std::vector<CosignatureRow>> {
+    auto& q = Prepare(
+        "SELECT log, size, witness, at, signed FROM cosignatures WHERE log=?1 AND size=?2 "
+        "ORDER BY at");
+    BindBlob(q, 1, log);
+    q.bind(2, size);
+    std::vector<CosignatureRow> out;
+    while (q.executeStep()) {
+      out.push_back({Blob(q.getColumn(0)), q.getColumn(1).getInt64(), Blob(q.getColumn(2)),
+                     q.getColumn(3).getInt64(), Blob(q.getColumn(4))});
+    }
+    return out;
+  });
+}
+
+Result<int64_t> Store::LatestCosignedSize(const std::string& log, const std::string& witness) {
+  return Run("latest cosigned size", [&]() -> Result<int64_t> {
+    auto& q = Prepare("SELECT COALESCE(MAX(size), -1) FROM cosignatures WHERE log=?1 AND witness=?2");
+    BindBlob(q, 1, log);
+    BindBlob(q, 2, witness);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+Result<int64_t> Store::CountWitnesses(const std::string& log) {
+  return Run("count witnesses", [&]() -> Result<int64_t> {
+    auto& q = Prepare("SELECT COUNT(DISTINCT witness) FROM cosignatures WHERE log=?1");
+    BindBlob(q, 1, log);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+namespace {
+PeerHeadRow PeerHeadFrom(SQLite::Statement& q) {
+  return PeerHeadRow{Blob(q.getColumn(0)),         q.getColumn(1).getInt64(),
+                     Blob(q.getColumn(2)),         q.getColumn(3).getInt64(),
+                     Blob(q.getColumn(4)),         q.getColumn(5).getInt64() != 0,
+                     Blob(q.getColumn(6))};
+}
+}  // namespace
+
+Result<std::vector<PeerHeadRow>> Store::PeerHeads(const std::string& log) {
+  return Run("peer heads", [&]() -> Result<std::vector<PeerHeadRow>> {
+    auto& q = Prepare(
+        "SELECT log, size, root, at, signed, checked, via FROM peer_heads WHERE log=?1 "
+        "ORDER BY checked DESC, size");
+    BindBlob(q, 1, log);
+    std::vector<PeerHeadRow> out;
+    while (q.executeStep()) out.push_back(PeerHeadFrom(q));
+    return out;
+  });
+}
+
+Result<std::vector<PeerHeadRow>> Store::LatestCheckedPeerHeads(int limit) {
+  return Run("latest peer heads", [&]() -> Result<std::vector<PeerHeadRow>> {
+    auto& q = Prepare(
+        "SELECT log, size, root, at, signed, checked, via FROM peer_heads WHERE checked=1 "
+        "ORDER BY at DESC LIMIT ?1");
+    q.bind(1, limit);
+    std::vector<PeerHeadRow> out;
+    while (q.executeStep()) out.push_back(PeerHeadFrom(q));
+    return out;
+  });
+}
+
+Status Store::AddPendingPeerHead(const PeerHeadRow& h) {
+  return Run("add pending peer head", [&]() -> Status {
+    auto& q = Prepare(
+        "INSERT OR IGNORE INTO peer_heads(log, size, root, at, signed, checked, via) "
+        "VALUES(?1,?2,?3,?4,?5,0,?6)");
+    BindBlob(q, 1, h.log);
+    q.bind(2, h.size);
+    BindBlob(q, 3, h.root);
+    q.bind(4, h.at);
+    BindBlob(q, 5, h.signed_head);
+    BindBlob(q, 6, h.via);
+    q.exec();
+    return {};
+  });
+}
+
+Status Store::SetCheckedPeerHead(const PeerHeadRow& h) {
+  return Run("set checked peer head", [&]() -> Status {
+    return Atomically(*db_, [&]() -> Status {
+      auto& d = Prepare("DELETE FROM peer_heads WHERE log=?1");
+      BindBlob(d, 1, h.log);
+      d.exec();
+      auto& q = Prepare(
+          "INSERT INTO peer_heads(log, size, root, at, signed, checked, via) "
+          "VALUES(?1,?2,?3,?4,?5,1,?6)");
+      BindBlob(q, 1, h.log);
+      q.bind(2, h.size);
+      BindBlob(q, 3, h.root);
+      q.bind(4, h.at);
+      BindBlob(q, 5, h.signed_head);
+      BindBlob(q, 6, h.via);
+      q.exec();
+      return {};
+    });
+  });
+}
+
+Result<bool> Store::InsertEquivocation(const std::string& log, int64_t at,
+                                       const std::string& reason, const std::string& evidence,
+                                       const std::string& evidence_sha256) {
+  return Run("insert equivocation", [&]() -> Result<bool> {
+    auto& q = Prepare(
+        "INSERT OR IGNORE INTO equivocations(log, detected_at, reason, evidence, evidence_sha256) "
+        "VALUES(?1,?2,?3,?4,?5)");
+    BindBlob(q, 1, log);
+    q.bind(2, at);
+    q.bind(3, reason);
+    BindBlob(q, 4, evidence);
+    BindBlob(q, 5, evidence_sha256);
+    return q.exec() > 0;
+  });
+}
+
+Result<std::vector<EquivocationRow>> Store::ListEquivocations() {
+  return Run("list equivocations", [&]() -> Result<std::vector<EquivocationRow>> {
+    auto& q = Prepare("SELECT log, detected_at, reason, evidence FROM equivocations ORDER BY id");
+    std::vector<EquivocationRow> out;
+    while (q.executeStep()) {
+      out.push_back({Blob(q.getColumn(0)), q.getColumn(1).getInt64(), q.getColumn(2).getString(),
+                     Blob(q.getColumn(3))});
+    }
+    return out;
+  });
+}
+
+Status Store::InsertRestoreStatement(const std::string& log, int64_t at,
+                                     const std::string& signed_statement) {
+  return Run("insert restore statement", [&]() -> Status {
+    auto& q = Prepare("INSERT OR IGNORE INTO restore_statements(log, at, signed) VALUES(?1,?2,?3)");
+    BindBlob(q, 1, log);
+    q.bind(2, at);
+    BindBlob(q, 3, signed_statement);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<std::string>> Store::RestoreStatements(const std::string& log) {
+  return Run("restore statements", [&]() -> Result<std::vector<std::string>> {
+    auto& q = Prepare("SELECT signed FROM restore_statements WHERE log=?1 ORDER BY at");
+    BindBlob(q, 1, log);
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(Blob(q.getColumn(0)));
+    return out;
   });
 }
 

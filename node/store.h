@@ -21,7 +21,7 @@ class Statement;
 
 namespace rogatory {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 struct PeerRow {
   std::string node_id;
@@ -158,6 +158,34 @@ struct TreeHeadRow {
   std::string signed_head;  // serialized SignedTreeHead
 };
 
+// A cosignature of a tree head of `log` at `size` by `witness`.
+struct CosignatureRow {
+  std::string log;
+  int64_t size = 0;
+  std::string witness;
+  int64_t at = 0;                    // witnessed_at
+  std::string signed_cosignature;    // serialized SignedCosignature
+};
+
+// A tree head of another node's log: the latest one checked consistent
+// (directly from its owner), or one learnt by gossip awaiting that check.
+struct PeerHeadRow {
+  std::string log;
+  int64_t size = 0;
+  std::string root;
+  int64_t at = 0;                 // the head's timestamp
+  std::string signed_head;        // serialized SignedTreeHead
+  bool checked = false;
+  std::string via;                // fingerprint of the node that showed it
+};
+
+struct EquivocationRow {
+  std::string log;
+  int64_t detected_at = 0;
+  std::string reason;
+  std::string evidence;  // serialized wire::Equivocation
+};
+
 class Store {
  public:
   // Opens (creating if needed) the store at `path` and migrates it.
@@ -277,6 +305,7 @@ class Store {
   // Appends leaf `index` (== AuditSize()) with the perfect subtree roots it
   // completed, as one unit.
   Status AppendAudit(int64_t index, const std::string& entry, const std::string& leaf_hash,
+                     const std::string& message_id,
                      const std::vector<std::tuple<uint32_t, uint64_t, std::string>>& nodes);
   Result<std::string> AuditLeafHash(int64_t index);
   Result<std::optional<std::string>> AuditNode(uint32_t level, uint64_t index);
@@ -288,6 +317,37 @@ class Store {
   Status InsertTreeHead(const TreeHeadRow& head);
   Result<std::vector<TreeHeadRow>> ListTreeHeads();
   Result<std::optional<TreeHeadRow>> LatestTreeHead();
+  Result<std::optional<TreeHeadRow>> TreeHeadAt(int64_t size);
+  // The largest head of at least `min_size` that some witness cosigned.
+  Result<std::optional<TreeHeadRow>> LatestCosignedTreeHead(const std::string& log,
+                                                            int64_t min_size);
+  // (index, entry) of the log entries about `message_id`.
+  Result<std::vector<std::pair<int64_t, std::string>>> AuditEntriesFor(
+      const std::string& message_id);
+  Result<std::vector<std::pair<int64_t, std::string>>> AuditEntriesWithoutMessageId(int limit);
+  Status SetAuditMessageId(int64_t index, const std::string& message_id);
+
+  // ---- witnessing (node/witness.h)
+  Status InsertCosignature(const CosignatureRow& c);
+  Result<std::vector<CosignatureRow>> Cosignatures(const std::string& log, int64_t size);
+  // The largest size of `log` that `witness` cosigned, -1 if none.
+  Result<int64_t> LatestCosignedSize(const std::string& log, const std::string& witness);
+  Result<int64_t> CountWitnesses(const std::string& log);
+  // The checked head first, then pending ones by size.
+  Result<std::vector<PeerHeadRow>> PeerHeads(const std::string& log);
+  // The checked heads most recently signed, one per log: what gossip carries.
+  Result<std::vector<PeerHeadRow>> LatestCheckedPeerHeads(int limit);
+  Status AddPendingPeerHead(const PeerHeadRow& h);
+  // Makes `h` the log's checked head; its pending heads are dropped (the
+  // caller checked them all).
+  Status SetCheckedPeerHead(const PeerHeadRow& h);
+  // False when the same evidence was already stored.
+  Result<bool> InsertEquivocation(const std::string& log, int64_t at, const std::string& reason,
+                                  const std::string& evidence, const std::string& evidence_sha256);
+  Result<std::vector<EquivocationRow>> ListEquivocations();
+  Status InsertRestoreStatement(const std::string& log, int64_t at,
+                                const std::string& signed_statement);
+  Result<std::vector<std::string>> RestoreStatements(const std::string& log);
 
   Result<std::string> IntegrityCheck();
 

@@ -146,6 +146,20 @@ ordered_json StatusJson(const control::StatusResponse& s) {
   }
   j["attachment_bytes_sent"] = s.attachment_bytes_sent();
   j["attachment_bytes_received"] = s.attachment_bytes_received();
+  const auto& a = s.audit();
+  ordered_json eq = ordered_json::array();
+  for (const auto& e : a.equivocations()) {
+    eq.push_back({{"log", e.log()},
+                  {"fingerprint", e.fingerprint()},
+                  {"detected_at", Rfc3339(e.detected_at())},
+                  {"reason", e.reason()}});
+  }
+  j["audit"] = {{"size", a.size()},
+                {"tree_head_size", a.tree_head_size()},
+                {"tree_head_at", TimeOrNull(a.tree_head_at())},
+                {"witnesses", a.witnesses()},
+                {"witnessed_size", a.witnessed_size()},
+                {"equivocations", eq}};
   j["peers"] = ordered_json::array();
   for (const auto& p : s.peers()) {
     j["peers"].push_back(
@@ -158,6 +172,9 @@ ordered_json StatusJson(const control::StatusResponse& s) {
                      {"normal", p.queued_normal()}}},
          {"in_flight", p.in_flight()},
          {"oldest_queued_age_seconds", age(p.oldest_queued_at())},
+         {"log_size", p.log_size()},
+         {"log_checked_at", TimeOrNull(p.log_checked_at())},
+         {"witnessed_us", p.witnessed_us()},
          {"last_error", p.last_error().empty() ? ordered_json() : ordered_json(p.last_error())}});
   }
   return j;
@@ -239,6 +256,23 @@ ordered_json VerifyJson(const VerifyReport& r) {
   for (const auto& a : r.attachments) {
     j["attachments"].push_back({{"name", a.name}, {"size", a.size}, {"sha256", a.sha256_hex}});
   }
+  j["log_proofs"] = ordered_json::array();
+  for (const auto& lp : r.log_proofs) {
+    ordered_json witnesses = ordered_json::array();
+    for (const auto& w : lp.witnesses) {
+      witnesses.push_back({{"id", w.party.id},
+                           {"fingerprint", w.party.fingerprint},
+                           {"witnessed_at", Rfc3339(w.witnessed_at_us)}});
+    }
+    j["log_proofs"].push_back({{"kind", lp.kind},
+                               {"log", lp.log.id},
+                               {"log_fingerprint", lp.log.fingerprint},
+                               {"index", lp.index},
+                               {"tree_size", lp.tree_size},
+                               {"root", lp.root_hex},
+                               {"tree_head_at", Rfc3339(lp.tree_head_at_us)},
+                               {"witnesses", witnesses}});
+  }
   j["checks"] = ordered_json::array();
   for (const auto& c : r.checks) {
     j["checks"].push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
@@ -315,6 +349,13 @@ std::string StatusText(const control::StatusResponse& s) {
   os << "node " << s.id() << " (" << s.fingerprint() << ") on " << s.listen() << ", up since "
      << Rfc3339(s.started_at()) << "\n"
      << "inbox " << s.inbox() << ", outbox queued " << s.outbox_queued() << "\n";
+  for (const auto& e : s.audit().equivocations()) {
+    os << "WARNING: " << e.log() << " (" << e.fingerprint() << ") rewrote or split its audit "
+       << "history, detected " << Rfc3339(e.detected_at()) << ": " << e.reason() << "\n";
+  }
+  os << "audit log " << s.audit().size() << " entries, latest tree head at size "
+     << s.audit().tree_head_size() << ", witnessed by " << s.audit().witnesses()
+     << " peer(s) up to size " << s.audit().witnessed_size() << "\n";
   for (const auto& p : s.peers()) {
     os << "  peer " << p.id() << ": " << (p.connected() ? "connected" : "not connected")
        << ", " << p.queued() << " queued (urgent " << p.queued_urgent() << ", high "
@@ -352,6 +393,17 @@ std::string VerifyText(const VerifyReport& r) {
   for (const auto& a : r.attachments) {
     os << "  attachment: " << a.name << " (" << a.size << " bytes) sha256 " << a.sha256_hex
        << "\n";
+  }
+  for (const auto& lp : r.log_proofs) {
+    os << "  logged:    entry " << lp.index << " of " << lp.tree_size << " in the log of "
+       << (lp.log.id.empty() ? lp.log.fingerprint : lp.log.id) << " (" << lp.kind
+       << "), head signed " << Rfc3339(lp.tree_head_at_us);
+    if (lp.witnesses.empty()) os << ", not yet witnessed";
+    for (size_t i = 0; i < lp.witnesses.size(); ++i) {
+      const Party& w = lp.witnesses[i].party;
+      os << (i == 0 ? ", witnessed by " : ", ") << (w.id.empty() ? w.fingerprint : w.id);
+    }
+    os << "\n";
   }
   for (const auto& c : r.checks) {
     os << "  [" << (c.ok ? " ok " : "FAIL") << "] " << c.name << ": " << c.detail << "\n";

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "node/audit.h"
 #include "node/store.h"
 
 namespace rogatory {
@@ -154,6 +155,8 @@ TEST_F(StoreTest, MigratesAVersion1StoreAndKeepsItsDedupRecords) {
     db.exec("DROP TABLE seen; DROP INDEX outbox_prev; DROP INDEX outbox_ready; "
             "DROP INDEX outbox_expiry; DROP TABLE requests; DROP TABLE request_history; "
             "DROP TABLE attachments; DROP TABLE audit_log; DROP TABLE audit_nodes; DROP TABLE tree_heads; "
+            "DROP TABLE cosignatures; DROP TABLE peer_heads; DROP TABLE equivocations; "
+            "DROP TABLE restore_statements; "
             "UPDATE meta SET value='1' WHERE key='schema_version'");
   }
   auto s = Store::Open(path);
@@ -188,6 +191,41 @@ TEST_F(StoreTest, AFailedMultiRowInsertLeavesNothingInsideABatch) {
   ASSERT_TRUE(st.Commit().ok());
   EXPECT_FALSE(st.GetOutboxById("broken")->has_value());   // all or nothing
   EXPECT_TRUE(st.FindSeen(std::string(20, 'a'), "kept")->has_value());  // the batch lives
+}
+
+TEST_F(StoreTest, MigratesAVersion5AuditLogAndIndexesItsMessageIds) {
+  {
+    auto s = Store::Open(path);
+    auto log = AuditLog::Load(s->get());
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 5; ++i) {
+      wire::LogEntry e;
+      e.set_version(1);
+      e.set_kind(wire::LOG_ENVELOPE_SENT);
+      e.set_message_id("m" + std::to_string(i % 2));
+      e.set_sender(std::string(20, 'a'));
+      e.set_sha256(std::string(32, static_cast<char>(i)));
+      ASSERT_TRUE((*log)->Append(e).ok());
+    }
+  }
+  {
+    // Turn it back into what schema 5 looked like.
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.exec("DROP INDEX audit_log_by_message; ALTER TABLE audit_log DROP COLUMN message_id; "
+            "DROP TABLE cosignatures; DROP TABLE peer_heads; DROP TABLE equivocations; "
+            "DROP TABLE restore_statements; UPDATE meta SET value='5' WHERE key='schema_version'");
+  }
+  auto s = Store::Open(path);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto log = AuditLog::Load(s->get());
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  EXPECT_EQ((*log)->size(), 5u);
+  auto odd = (*s)->AuditEntriesFor("m1");
+  ASSERT_TRUE(odd.ok());
+  ASSERT_EQ(odd->size(), 2u);
+  EXPECT_EQ((*odd)[0].first, 1);
+  EXPECT_EQ((*odd)[1].first, 3);
+  EXPECT_EQ((*s)->AuditEntriesFor("m0")->size(), 3u);
 }
 
 }  // namespace

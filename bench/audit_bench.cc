@@ -1,0 +1,494 @@
+// audit_bench: the node's audit log (node/audit.h) on a store of 10^6
+// entries (issue 5): appends per second with proofs available, and the time
+// of inclusion and consistency proofs at 10^6 leaves. Google Benchmark.
+//
+//   build/bench/audit_bench --benchmark_repetitions=3
+//                           --benchmark_enable_random_interleaving=true
+//
+// Before any benchmark runs, one store file is created in a fresh temporary
+// directory with Store::Open, as the daemon opens its store (WAL,
+// synchronous=FULL), and filled to 10^6 LogEntry leaves through
+// AuditLog::Append, 10,000 per transaction. The fill time, file size and
+// root are printed in the run's context. Every benchmark uses that one
+// store; the directory is removed at exit.
+//
+// The limits, measured in the same run on the same file or filesystem:
+//   BM_Sha256          SHA-256 of one leaf (0x00 || entry) and of one node
+//                      (0x01 || two hashes), rogatory::Sha256 (OpenSSL);
+//   BM_SqliteLookup    a bare prepared point lookup on a second connection
+//                      to the store file (SQLiteCpp, as node/store.cc uses),
+//                      in audit_nodes and in audit_log;
+//   BM_StoreAuditNode  the same audit_nodes lookup through Store::AuditNode;
+//   BM_SqliteInsert    a bare INSERT of a row the size of an audit_log row,
+//                      1 or 100 per BEGIN IMMEDIATE ... COMMIT, in a second
+//                      file in the same directory, WAL and synchronous=FULL.
+//
+// Every benchmark reports real (wall-clock) time: a durable commit waits for
+// the disk, not the CPU. With random interleaving the repetitions of all
+// benchmarks run in a random order, so an fsync-bound figure and its limit
+// see the same disk; the appends grow the log beyond 10^6 (their `log_size`
+// counter says from where), but proofs are always asked of the tree of the
+// first 10^6 entries.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <bit>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "keys/crypto.h"
+#include "keys/envelope.h"
+#include "keys/merkle.h"
+#include "keys/strict_parse.h"
+#include "node/audit.h"
+#include "node/store.h"
+#include "proto/wire.pb.h"
+
+namespace rogatory::bench {
+namespace {
+
+constexpr uint64_t kLeaves = 1'000'000;
+constexpr int kFillPerTransaction = 10'000;
+constexpr int kQueries = 4096;
+
+std::string Hex(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+// A leaf as the daemon logs one (Daemon::LogAudit): a real message id
+// (26 characters, NewMessageId), 20-byte fingerprints, the SHA-256 of an
+// envelope or receipt, microsecond time. `i` varies the kind and the bytes.
+wire::LogEntry MakeEntry(uint64_t i, int64_t now_us) {
+  wire::LogEntry e;
+  e.set_version(1);
+  const int kind = 1 + static_cast<int>(i % 3);
+  e.set_kind(static_cast<wire::LogKind>(kind));
+  e.set_message_id(NewMessageId(now_us));
+  e.set_sender(RandomBytes(20));
+  if (kind != wire::LOG_ENVELOPE_SENT) e.set_peer(RandomBytes(20));
+  e.set_sha256(RandomBytes(32));
+  e.set_logged_at(now_us);
+  return e;
+}
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Counts what a proof asks of the store.
+class CountingSource final : public merkle::HashSource {
+ public:
+  explicit CountingSource(merkle::HashSource* inner) : inner_(inner) {}
+  Result<std::string> Leaf(uint64_t index) override {
+    ++leaves;
+    return inner_->Leaf(index);
+  }
+  Result<std::optional<std::string>> Perfect(uint32_t level, uint64_t index) override {
+    ++nodes;
+    return inner_->Perfect(level, index);
+  }
+  uint64_t leaves = 0;
+  uint64_t nodes = 0;
+
+ private:
+  merkle::HashSource* inner_;
+};
+
+struct NodeQuery {
+  uint32_t level;
+  uint64_t index;
+};
+
+// The store of 10^6 entries and everything drawn from it once.
+struct Fixture {
+  std::filesystem::path dir;
+  std::string store_path;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<AuditLog> log;
+  std::string root;  // of the first kLeaves entries
+  double fill_seconds = 0;
+  uint64_t file_bytes = 0;                      // store file and its WAL after the fill
+  std::vector<uint64_t> leaves;                 // random leaf indices
+  std::vector<uint64_t> old_sizes;              // random sizes in [1, kLeaves)
+  std::vector<NodeQuery> nodes;                 // random cached subtrees
+  std::unique_ptr<SQLite::Database> reader;     // bare second connection
+  std::unique_ptr<SQLite::Database> insert_db;  // bare durable inserts
+  int64_t insert_next = 0;
+};
+
+Fixture* g_fixture = nullptr;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "audit_bench: %s\n", what.c_str());
+  if (g_fixture != nullptr) {
+    g_fixture->log.reset();
+    g_fixture->store.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(g_fixture->dir, ec);
+  }
+  std::exit(1);
+}
+
+template <typename T>
+T Check(Result<T> r, const char* what) {
+  if (!r.ok()) Die(std::string(what) + ": " + r.error().message);
+  return std::move(r).value();
+}
+
+void Check(Status s, const char* what) {
+  if (!s.ok()) Die(std::string(what) + ": " + s.error().message);
+}
+
+Fixture& F() {
+  if (g_fixture != nullptr) return *g_fixture;
+  Check(InitCrypto(), "init");
+  g_fixture = new Fixture();
+  Fixture& f = *g_fixture;
+  std::string tmpl = (std::filesystem::temp_directory_path() / "rogatory-audit-bench-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr) Die("cannot create a temporary directory");
+  f.dir = tmpl;
+  f.store_path = (f.dir / "store.db").string();
+  f.store = Check(Store::Open(f.store_path), "open store");
+  f.log = Check(AuditLog::Load(f.store.get()), "load audit log");
+
+  const auto start = std::chrono::steady_clock::now();
+  for (uint64_t i = 0; i < kLeaves;) {
+    Check(f.store->Begin(), "begin");
+    for (int k = 0; k < kFillPerTransaction && i < kLeaves; ++k, ++i) {
+      Check(f.log->Append(MakeEntry(i, NowMicros())), "append");
+    }
+    Check(f.store->Commit(), "commit");
+  }
+  f.fill_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (const char* suffix : {"", "-wal"}) {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(f.store_path + suffix, ec);
+    if (!ec) f.file_bytes += n;
+  }
+
+  // The root from the store must be the one the appends computed.
+  f.root = f.log->Root();
+  StoreHashSource source(f.store.get());
+  if (Check(merkle::Root(source, kLeaves), "root from the store") != f.root) {
+    Die("the root read from the store differs from the appended one");
+  }
+
+  std::mt19937_64 rng(6962);
+  for (int i = 0; i < kQueries; ++i) {
+    f.leaves.push_back(rng() % kLeaves);
+    f.old_sizes.push_back(1 + rng() % (kLeaves - 1));
+    // One level of a proof's path at a time: levels 1..19 equally likely,
+    // as an inclusion proof asks for about one subtree per level.
+    const uint32_t level = 1 + static_cast<uint32_t>(rng() % 19);
+    f.nodes.push_back({level, rng() % (kLeaves >> level)});
+  }
+
+  f.reader = std::make_unique<SQLite::Database>(f.store_path, SQLite::OPEN_READONLY);
+  f.insert_db = std::make_unique<SQLite::Database>((f.dir / "insert.db").string(),
+                                                   SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  f.insert_db->exec("PRAGMA journal_mode=WAL");
+  f.insert_db->exec("PRAGMA synchronous=FULL");
+  f.insert_db->exec(
+      "CREATE TABLE t(idx INTEGER PRIMARY KEY, entry BLOB NOT NULL, leaf_hash BLOB NOT NULL)");
+  return f;
+}
+
+void DestroyFixture() {
+  if (g_fixture == nullptr) return;
+  g_fixture->reader.reset();
+  g_fixture->insert_db.reset();
+  g_fixture->log.reset();
+  g_fixture->store.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(g_fixture->dir, ec);
+  delete g_fixture;
+  g_fixture = nullptr;
+}
+
+std::string EntryBytes() {
+  static const std::string bytes = SerializeCanonical(MakeEntry(1, NowMicros()));
+  return bytes;
+}
+
+// ---- limits
+
+void BM_Sha256(benchmark::State& state) {
+  // range(0) == 0: a leaf, 0x00 || a serialized entry; 1: a node, 0x01 || 64.
+  std::string data(1, state.range(0) == 0 ? '\0' : '\1');
+  data += state.range(0) == 0 ? EntryBytes() : std::string(64, 'h');
+  for (auto _ : state) benchmark::DoNotOptimize(Sha256(data));
+  state.counters["bytes"] = static_cast<double>(data.size());
+}
+BENCHMARK(BM_Sha256)->ArgName("node")->Arg(0)->Arg(1)->UseRealTime();
+
+void BM_SqliteLookup(benchmark::State& state) {
+  Fixture& f = F();
+  const bool leaf = state.range(0) != 0;
+  SQLite::Statement q(*f.reader, leaf ? "SELECT leaf_hash FROM audit_log WHERE idx=?1"
+                                      : "SELECT hash FROM audit_nodes WHERE level=?1 AND idx=?2");
+  size_t i = 0;
+  for (auto _ : state) {
+    q.reset();
+    if (leaf) {
+      q.bind(1, static_cast<int64_t>(f.leaves[i++ % f.leaves.size()]));
+    } else {
+      const NodeQuery& n = f.nodes[i++ % f.nodes.size()];
+      q.bind(1, static_cast<int64_t>(n.level));
+      q.bind(2, static_cast<int64_t>(n.index));
+    }
+    if (!q.executeStep()) {
+      state.SkipWithError("row not found");
+      break;
+    }
+    const SQLite::Column c = q.getColumn(0);
+    std::string hash(static_cast<const char*>(c.getBlob()), static_cast<size_t>(c.getBytes()));
+    benchmark::DoNotOptimize(hash);
+  }
+  q.reset();
+}
+BENCHMARK(BM_SqliteLookup)->ArgName("audit_log")->Arg(0)->Arg(1)->UseRealTime();
+
+void BM_StoreAuditNode(benchmark::State& state) {
+  Fixture& f = F();
+  size_t i = 0;
+  for (auto _ : state) {
+    const NodeQuery& n = f.nodes[i++ % f.nodes.size()];
+    auto hash = f.store->AuditNode(n.level, n.index);
+    if (!hash.ok() || !hash->has_value()) {
+      state.SkipWithError("node not found");
+      break;
+    }
+    benchmark::DoNotOptimize(hash);
+  }
+}
+BENCHMARK(BM_StoreAuditNode)->UseRealTime();
+
+void BM_SqliteInsert(benchmark::State& state) {
+  Fixture& f = F();
+  const int per_tx = static_cast<int>(state.range(0));
+  const std::string entry = EntryBytes();
+  const std::string leaf_hash(32, 'l');
+  SQLite::Statement q(*f.insert_db, "INSERT INTO t(idx, entry, leaf_hash) VALUES(?1,?2,?3)");
+  for (auto _ : state) {
+    f.insert_db->exec("BEGIN IMMEDIATE");
+    for (int k = 0; k < per_tx; ++k) {
+      q.reset();
+      q.bind(1, f.insert_next++);
+      q.bind(2, entry.data(), static_cast<int>(entry.size()));
+      q.bind(3, leaf_hash.data(), static_cast<int>(leaf_hash.size()));
+      q.exec();
+    }
+    f.insert_db->exec("COMMIT");
+  }
+  state.SetItemsProcessed(state.iterations() * per_tx);
+}
+BENCHMARK(BM_SqliteInsert)->ArgName("per_tx")->Arg(1)->Arg(100)->UseRealTime();
+
+// ---- proofs at 10^6
+
+void BM_AuditInclusionProof(benchmark::State& state) {
+  Fixture& f = F();
+  {
+    StoreHashSource store_source(f.store.get());
+    CountingSource counting(&store_source);
+    for (uint64_t leaf : f.leaves) {
+      if (!merkle::InclusionProof(counting, leaf, kLeaves).ok()) {
+        state.SkipWithError("inclusion proof failed");
+        return;
+      }
+    }
+    state.counters["leaf_lookups"] = static_cast<double>(counting.leaves) / f.leaves.size();
+    state.counters["node_lookups"] = static_cast<double>(counting.nodes) / f.leaves.size();
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    auto proof = f.log->InclusionProof(f.leaves[i++ % f.leaves.size()], kLeaves);
+    if (!proof.ok()) {
+      state.SkipWithError("inclusion proof failed");
+      break;
+    }
+    benchmark::DoNotOptimize(proof);
+  }
+}
+BENCHMARK(BM_AuditInclusionProof)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_AuditInclusionVerify(benchmark::State& state) {
+  Fixture& f = F();
+  struct Case {
+    uint64_t index;
+    std::string leaf_hash;
+    std::vector<std::string> proof;
+  };
+  std::vector<Case> cases;
+  double hashes = 0;
+  for (uint64_t leaf : f.leaves) {
+    cases.push_back({leaf, Check(f.store->AuditLeafHash(static_cast<int64_t>(leaf)), "leaf"),
+                     Check(f.log->InclusionProof(leaf, kLeaves), "inclusion proof")});
+    hashes += static_cast<double>(cases.back().proof.size());
+  }
+  state.counters["proof_hashes"] = hashes / cases.size();
+  size_t i = 0;
+  for (auto _ : state) {
+    const Case& c = cases[i++ % cases.size()];
+    if (!merkle::VerifyInclusion(c.leaf_hash, c.index, kLeaves, c.proof, f.root).ok()) {
+      state.SkipWithError("inclusion proof does not verify");
+      break;
+    }
+  }
+}
+BENCHMARK(BM_AuditInclusionVerify)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void BM_AuditConsistencyProof(benchmark::State& state) {
+  Fixture& f = F();
+  {
+    StoreHashSource store_source(f.store.get());
+    CountingSource counting(&store_source);
+    for (uint64_t old_size : f.old_sizes) {
+      if (!merkle::ConsistencyProof(counting, old_size, kLeaves).ok()) {
+        state.SkipWithError("consistency proof failed");
+        return;
+      }
+    }
+    state.counters["leaf_lookups"] = static_cast<double>(counting.leaves) / f.old_sizes.size();
+    state.counters["node_lookups"] = static_cast<double>(counting.nodes) / f.old_sizes.size();
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    auto proof = f.log->ConsistencyProof(f.old_sizes[i++ % f.old_sizes.size()], kLeaves);
+    if (!proof.ok()) {
+      state.SkipWithError("consistency proof failed");
+      break;
+    }
+    benchmark::DoNotOptimize(proof);
+  }
+}
+BENCHMARK(BM_AuditConsistencyProof)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// The NodeHash calls merkle::VerifyConsistency makes for this proof (its
+// loop, RFC 9162 2.1.4.2 steps 2-6, without the hashing): two for an element
+// that extends both the old and the new root, one for an element that
+// extends only the new one.
+int ConsistencyVerifyHashes(uint64_t old_size, uint64_t new_size, size_t proof_size) {
+  size_t next = std::has_single_bit(old_size) ? 0 : 1;
+  uint64_t fn = old_size - 1;
+  uint64_t sn = new_size - 1;
+  while ((fn & 1) == 1) {
+    fn >>= 1;
+    sn >>= 1;
+  }
+  int hashes = 0;
+  for (; next < proof_size; ++next) {
+    if ((fn & 1) == 1 || fn == sn) {
+      hashes += 2;
+      while ((fn & 1) == 0 && fn != 0) {
+        fn >>= 1;
+        sn >>= 1;
+      }
+    } else {
+      hashes += 1;
+    }
+    fn >>= 1;
+    sn >>= 1;
+  }
+  return hashes;
+}
+
+void BM_AuditConsistencyVerify(benchmark::State& state) {
+  Fixture& f = F();
+  struct Case {
+    uint64_t old_size;
+    std::string old_root;
+    std::vector<std::string> proof;
+  };
+  std::vector<Case> cases;
+  StoreHashSource source(f.store.get());
+  double proof_hashes = 0, node_hashes = 0;
+  for (uint64_t old_size : f.old_sizes) {
+    cases.push_back({old_size, Check(merkle::Root(source, old_size), "old root"),
+                     Check(f.log->ConsistencyProof(old_size, kLeaves), "consistency proof")});
+    proof_hashes += static_cast<double>(cases.back().proof.size());
+    node_hashes += ConsistencyVerifyHashes(old_size, kLeaves, cases.back().proof.size());
+  }
+  state.counters["proof_hashes"] = proof_hashes / cases.size();
+  state.counters["node_hashes"] = node_hashes / cases.size();
+  size_t i = 0;
+  for (auto _ : state) {
+    const Case& c = cases[i++ % cases.size()];
+    if (!merkle::VerifyConsistency(c.old_size, kLeaves, c.old_root, f.root, c.proof).ok()) {
+      state.SkipWithError("consistency proof does not verify");
+      break;
+    }
+  }
+}
+BENCHMARK(BM_AuditConsistencyVerify)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// ---- appends into the store of 10^6 (and growing)
+
+// range(0) appends per durable transaction: 1 is a message stored on its
+// own (Begin() is synchronous=FULL, as the daemon's); 100 is a busy loop turn.
+void BM_AuditAppend(benchmark::State& state) {
+  Fixture& f = F();
+  const int per_tx = static_cast<int>(state.range(0));
+  state.counters["log_size"] = static_cast<double>(f.log->size());
+  uint64_t n = f.log->size();
+  for (auto _ : state) {
+    if (!f.store->Begin(true).ok()) {
+      state.SkipWithError("begin failed");
+      break;
+    }
+    bool ok = true;
+    for (int k = 0; k < per_tx && ok; ++k) ok = f.log->Append(MakeEntry(n++, NowMicros())).ok();
+    if (!ok || !f.store->Commit().ok()) {
+      state.SkipWithError("append failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * per_tx);
+}
+BENCHMARK(BM_AuditAppend)->ArgName("per_tx")->Arg(1)->Arg(100)->UseRealTime();
+
+}  // namespace
+}  // namespace rogatory::bench
+
+int main(int argc, char** argv) {
+  using namespace rogatory::bench;
+  bool list_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]).rfind("--benchmark_list_tests", 0) == 0) list_only = true;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (!list_only) {
+    Fixture& f = F();
+    char fill[160];
+    std::snprintf(fill, sizeof fill, "%llu entries, %d per transaction, %.1f s (%.0f entries/s)",
+                  static_cast<unsigned long long>(kLeaves), kFillPerTransaction, f.fill_seconds,
+                  static_cast<double>(kLeaves) / f.fill_seconds);
+    benchmark::AddCustomContext("audit_fill", fill);
+    benchmark::AddCustomContext("audit_store_bytes", std::to_string(f.file_bytes));
+    benchmark::AddCustomContext("audit_entry_bytes", std::to_string(EntryBytes().size()));
+    benchmark::AddCustomContext("audit_root", Hex(f.root));
+    benchmark::AddCustomContext("audit_dir", f.dir.string());
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  DestroyFixture();
+  return 0;
+}
