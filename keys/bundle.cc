@@ -10,6 +10,7 @@
 #include "keys/crypto.h"
 #include "keys/envelope.h"
 #include "keys/fingerprint.h"
+#include "keys/labels.h"
 #include "keys/merkle.h"
 #include "keys/receipt.h"
 #include "keys/strict_parse.h"
@@ -31,7 +32,13 @@ std::string MakeBundle(const BundleParts& parts) {
   }
   b.set_permission_ref(parts.permission_ref);
   b.set_exported_at(parts.exported_at_us);
-  std::string bytes = SerializeCanonical(b);
+  b.set_exporter(parts.exporter);
+  std::string bytes = SerializeCanonical(b);  // `signature` still empty
+  if (parts.exporter_key != nullptr) {
+    b.set_signature(Sign(*parts.exporter_key, labels::kBundle, bytes));
+    WipeString(bytes);
+    bytes = SerializeCanonical(b);
+  }
   std::string text = Armor(kBundleArmorType, bytes);
   WipeString(bytes);
   WipeString(*b.mutable_content_key());
@@ -226,6 +233,47 @@ Result<std::vector<VerifyReport::LogProofSummary::Witness>> CheckCosignatures(
   return out;
 }
 
+// The bundle's `export_signature`: it names an exporter that is the
+// envelope's sender or a recipient, carries that exporter's card, and the
+// exporter signed the bundle as it is. `b` parsed strictly, so clearing the
+// signature and serializing again gives back exactly the bytes signed.
+Status CheckExportSignature(const wire::Bundle& b, const wire::OuterHeader& outer,
+                            const std::map<std::string, VerifiedCard>& cards) {
+  if (b.exporter().size() != kFingerprintBytes) {
+    return MakeError(Code::kInvalidArgument, "bundle names no exporter");
+  }
+  const Party exporter = PartyOf(b.exporter(), cards);
+  bool party = b.exporter() == outer.sender();
+  for (const auto& rc : outer.recipients()) party = party || rc == b.exporter();
+  if (!party) {
+    return MakeError(
+        Code::kUnauthenticated,
+        "exporter " + Named(exporter) + " is neither the sender nor a recipient of the message");
+  }
+  auto card = cards.find(b.exporter());
+  if (card == cards.end()) {
+    return MakeError(Code::kFailedPrecondition, "bundle lacks the card of exporter " +
+                                                    exporter.fingerprint +
+                                                    ", so its signature cannot be checked");
+  }
+  if (b.signature().empty()) {
+    return MakeError(Code::kUnauthenticated, "bundle is not signed by its exporter");
+  }
+  wire::Bundle unsigned_bundle = b;
+  unsigned_bundle.clear_signature();
+  std::string signed_bytes = SerializeCanonical(unsigned_bundle);
+  const bool ok =
+      Verify(card->second.card.signing_key(), labels::kBundle, signed_bytes, b.signature());
+  WipeString(signed_bytes);  // both hold the content key
+  WipeString(*unsigned_bundle.mutable_content_key());
+  if (!ok) {
+    return MakeError(Code::kUnauthenticated,
+                     "signature of exporter " + Named(exporter) +
+                         " does not verify: the bundle was changed after export");
+  }
+  return {};
+}
+
 }  // namespace
 
 // A receipt names every attachment the recipient stored and checked, in
@@ -292,6 +340,13 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
   r.expires_at_us = outer.expires_at();
   r.sender = PartyOf(outer.sender(), cards);
   for (const auto& rc : outer.recipients()) r.recipients.push_back(PartyOf(rc, cards));
+
+  // As early as the sender and recipients are known: a bundle edited after
+  // export (permission_ref, exported_at, a card or receipt swapped) is first
+  // of all no longer what its exporter signed.
+  if (b.exporter().size() == kFingerprintBytes) r.exporter = PartyOf(b.exporter(), cards);
+  check.Add("export_signature", CheckExportSignature(b, outer, cards),
+            "exported by " + Named(r.exporter) + " at " + UtcText(b.exported_at()));
 
   if (!expect_fingerprint.empty()) {
     auto want = ParseFingerprint(expect_fingerprint);

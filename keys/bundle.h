@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "keys/crypto.h"
 #include "keys/result.h"
 #include "keys/secret.h"
 
@@ -25,9 +26,17 @@ struct BundleParts {
   std::vector<std::string> log_proofs;
   std::string permission_ref;
   int64_t exported_at_us = 0;
+  // The exporting node: its raw fingerprint (20 bytes), which must be the
+  // envelope's sender or one of its recipients and whose card must be among
+  // `cards`, and its signing key (borrowed for the call, not kept). Without
+  // a key the bundle carries no signature, and `verify` fails it.
+  std::string exporter;
+  const SigningKey* exporter_key = nullptr;
 };
 
-// Returns the armored bundle text.
+// Returns the armored bundle text, signed by `parts.exporter_key` (when
+// set) over labels::kBundle || 0x00 || the canonical Bundle with its
+// `signature` empty. Does not check the parts: `verify` does. Thread-safe.
 std::string MakeBundle(const BundleParts& parts);
 
 struct Check {
@@ -56,6 +65,9 @@ struct VerifyReport {
   std::string body_sha256_hex;
   std::string permission_ref;
   int64_t exported_at_us = 0;
+  // The exporter the bundle names (empty when it names none). Like the two
+  // fields above, vouched for only if the `export_signature` check passed.
+  Party exporter;
   struct ReceiptSummary {
     std::string recipient;       // node id
     std::string fingerprint;
@@ -96,6 +108,13 @@ struct VerifyReport {
 // Verifies an armored bundle. Never fails as a call: every problem, from bad
 // armor to a forged receipt, is a failed check and an entry in `errors`.
 // `expect_fingerprint` (text form, optional) must name the sender.
+//
+// Right after `envelope` (the first point at which the sender and the
+// recipients are known) comes `export_signature`: the bundle names an
+// exporter that is the envelope's sender or one of its recipients, carries
+// its card, and its signature verifies over the re-serialized bundle. It
+// covers `permission_ref`, `exported_at` and the choice of cards, receipts
+// and proofs; a failure stops nothing, every later check still runs.
 //
 // After the receipts come three checks per LogProof, in this order:
 // `tree_head` (the head verifies with the card, carried in the bundle, of

@@ -16,5 +16,6 @@ inline constexpr char kTreeHead[] = "rogatory/tree-head/v1";
 inline constexpr char kCosignature[] = "rogatory/cosignature/v1";
 inline constexpr char kRestore[] = "rogatory/restore/v1";
 inline constexpr char kAttachmentChunk[] = "rogatory/attachment-chunk/v1";
+inline constexpr char kBundle[] = "rogatory/bundle/v1";
 
 }  // namespace rogatory::labels

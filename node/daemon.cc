@@ -841,12 +841,11 @@ class DaemonImpl {
 
   void RecordEquivocation(const std::string& log, const wire::Equivocation& ev) {
     const std::string bytes = SerializeCanonical(ev);
-    // Same heads, same evidence: stored and shouted once.
-    wire::Equivocation key = ev;
-    key.clear_detected_at();
-    key.clear_reason();
+    // Stored and shouted once per contradicted head: the owner's later
+    // heads contradict it again and add nothing.
+    const std::string key = ev.earlier().empty() ? ev.later() : ev.earlier();
     auto fresh = store->InsertEquivocation(log, ev.detected_at(), ev.reason(), bytes,
-                                           Sha256(SerializeCanonical(key)));
+                                           Sha256(log + key));
     if (!fresh.ok() || !*fresh) return;
     spdlog::critical("EQUIVOCATION: the audit log of {} ({}) contradicts a tree head it signed "
                      "earlier: {}. Evidence stored; see `rogatory status`.",
@@ -2676,6 +2675,8 @@ class DaemonImpl {
     parts.content_key = &opened.content_key;
     parts.permission_ref = req.permission_ref();
     parts.exported_at_us = clock.NowMicros();
+    parts.exporter = me->fingerprint();
+    parts.exporter_key = &me->signing();
     std::set<std::string> signers{env.outer.sender()};
     for (const auto& r : env.outer.recipients()) signers.insert(r);
     for (const auto& fp : signers) {

@@ -252,6 +252,10 @@ ordered_json VerifyJson(const VerifyReport& r) {
                              {"received_at", Rfc3339(rc.received_at_us)}});
   }
   if (!r.permission_ref.empty()) j["permission_ref"] = r.permission_ref;
+  j["exporter"] = r.exporter.fingerprint.empty()
+                      ? ordered_json()
+                      : ordered_json{{"id", r.exporter.id},
+                                     {"fingerprint", r.exporter.fingerprint}};
   j["attachments"] = ordered_json::array();
   for (const auto& a : r.attachments) {
     j["attachments"].push_back({{"name", a.name}, {"size", a.size}, {"sha256", a.sha256_hex}});
@@ -390,6 +394,10 @@ std::string VerifyText(const VerifyReport& r) {
   }
   if (r.created_at_us > 0) os << "  created:   " << Rfc3339(r.created_at_us) << "\n";
   if (!r.body_sha256_hex.empty()) os << "  body sha256: " << r.body_sha256_hex << "\n";
+  if (!r.exporter.fingerprint.empty()) {
+    os << "  exported by " << (r.exporter.id.empty() ? "" : r.exporter.id + " ")
+       << r.exporter.fingerprint << " at " << Rfc3339(r.exported_at_us) << "\n";
+  }
   for (const auto& a : r.attachments) {
     os << "  attachment: " << a.name << " (" << a.size << " bytes) sha256 " << a.sha256_hex
        << "\n";

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <set>
 
 #include "keys/armor.h"
@@ -50,6 +51,7 @@ std::string Detail(const VerifyReport& r, const std::string& name) {
 
 constexpr int64_t kHeadAt = 1'700'000'002'000'000;
 constexpr int64_t kWitnessedAt = 1'700'000'003'000'000;
+constexpr int64_t kExportedAt = 1'700'000'001'000'000;  // 2023-11-14T22:13:21Z
 const std::vector<std::string> kHeadFailed = {"tree_head", "inclusion_proof", "cosignatures"};
 
 class BundleTest : public ::testing::Test {
@@ -80,7 +82,8 @@ class BundleTest : public ::testing::Test {
 
   // The valid bundle: the envelope, its key, the cards of the sender, the
   // recipient and the witness, the recipient's receipt, and the envelope's
-  // SENT entry in the sender's log under a head the witness countersigned.
+  // SENT entry in the sender's log under a head the witness countersigned,
+  // exported and signed by the sender.
   BundleParts Parts() {
     BundleParts p;
     p.envelope = envelope;
@@ -88,8 +91,23 @@ class BundleTest : public ::testing::Test {
     p.cards = {a.signed_card(), b.signed_card(), w.signed_card()};
     p.receipts = {receipt};
     p.log_proofs = {log_proof};
-    p.exported_at_us = 1'700'000'001'000'000;
+    p.permission_ref = "EIO-2023-0117";
+    p.exported_at_us = kExportedAt;
+    p.exporter = a.fingerprint();
+    p.exporter_key = &a.signing();
     return p;
+  }
+
+  // The decoded bytes of a bundle of Parts(), edited by `edit` as parsed,
+  // then serialized canonically and armored again: what someone who changes
+  // a field after export, keeping the exporter's signature, produces.
+  std::string Edited(const std::function<void(wire::Bundle*)>& edit) {
+    auto bytes = Dearmor(kBundleArmorType, MakeBundle(Parts()));
+    EXPECT_TRUE(bytes.ok());
+    wire::Bundle bundle;
+    EXPECT_TRUE(ParseStrict(*bytes, &bundle, "bundle").ok());
+    edit(&bundle);
+    return Armor(kBundleArmorType, SerializeCanonical(bundle));
   }
 
   std::string Make(std::vector<std::string> receipts) {
@@ -166,27 +184,6 @@ class BundleTest : public ::testing::Test {
     return SerializeCanonical(lp);
   }
 
-  // Whether `changed`, the decoded bytes of a bundle that verified as `r`,
-  // differs from `original` (those of Parts()) only inside the varint of
-  // exported_at, the one field nothing signs (docs/protocol.md 16), and `r`
-  // reports another export time and everything else as before.
-  bool OnlyExportTimeChanged(const std::string& original, const std::string& changed,
-                             const VerifyReport& r) {
-    wire::Bundle only_exported_at;
-    only_exported_at.set_exported_at(Parts().exported_at_us);
-    const std::string field = SerializeCanonical(only_exported_at);  // tag, then the varint
-    const size_t at = original.find(field);
-    if (at == std::string::npos || original.find(field, at + 1) != std::string::npos ||
-        changed.size() != original.size()) {
-      return false;
-    }
-    for (size_t i = 0; i < original.size(); ++i) {
-      if (original[i] != changed[i] && (i <= at || i >= at + field.size())) return false;
-    }
-    return r.exported_at_us != Parts().exported_at_us && r.receipts.size() == 1 &&
-           r.log_proofs.size() == 1 && r.log_proofs[0].witnesses.size() == 1;
-  }
-
   static constexpr uint64_t kIndex = 4;
   static constexpr uint64_t kSize = 7;
 
@@ -217,9 +214,16 @@ TEST_F(BundleTest, ValidBundleVerifiesEveryCheck) {
     names.insert(c.name);
   }
   for (const char* n : {"outer_signature", "inner_signature", "receipt", "cards", "tree_head",
-                        "inclusion_proof", "cosignatures"}) {
+                        "inclusion_proof", "cosignatures", "export_signature"}) {
     EXPECT_TRUE(names.count(n)) << n;
   }
+  EXPECT_EQ(r.exporter.id, "sender-node");
+  EXPECT_EQ(r.exporter.fingerprint, FingerprintText(a.fingerprint()));
+  EXPECT_EQ(r.permission_ref, "EIO-2023-0117");
+  EXPECT_EQ(r.exported_at_us, kExportedAt);
+  EXPECT_EQ(Detail(r, "export_signature"), "exported by sender-node (" +
+                                               FingerprintText(a.fingerprint()) +
+                                               ") at 2023-11-14T22:13:21Z");
   ASSERT_EQ(r.log_proofs.size(), 1u);
   const auto& lp = r.log_proofs[0];
   EXPECT_EQ(lp.kind, "sent");
@@ -243,18 +247,14 @@ TEST_F(BundleTest, ValidBundleVerifiesEveryCheck) {
 
 TEST_F(BundleTest, AnyChangedCharacterFails) {
   const std::string text = Make({receipt});
-  auto original = Dearmor(kBundleArmorType, text);
-  ASSERT_TRUE(original.ok());
+  ASSERT_TRUE(VerifyBundle(text, "").valid);
   // Every seventh character of the armored text, changed to another base64
   // character (AnyChangedByteOfTheDecodedBundleFails covers every byte).
   for (size_t i = 0; i < text.size(); i += 7) {
     std::string t = text;
     t[i] = t[i] == 'A' ? 'B' : 'A';
     if (t == text) continue;
-    const VerifyReport r = VerifyBundle(t, "");
-    if (!r.valid) continue;
-    auto changed = Dearmor(kBundleArmorType, t);
-    EXPECT_TRUE(changed.ok() && OnlyExportTimeChanged(*original, *changed, r)) << "character " << i;
+    EXPECT_FALSE(VerifyBundle(t, "").valid) << "character " << i;
   }
 }
 
@@ -292,6 +292,8 @@ TEST_F(BundleTest, NonCanonicalBundleFails) {
   p.envelope = envelope;
   p.content_key = &key;
   p.cards = {b.signed_card()};
+  p.exporter = a.fingerprint();
+  p.exporter_key = &a.signing();
   EXPECT_FALSE(VerifyBundle(MakeBundle(p), "").valid);
   // Not a bundle at all.
   EXPECT_FALSE(VerifyBundle("hello", "").valid);
@@ -304,35 +306,169 @@ TEST_F(BundleTest, WrongContentKeyFails) {
   SecretBytes wrong = SecretBytes::From(RandomBytes(32));
   p.content_key = &wrong;
   p.cards = {a.signed_card(), b.signed_card()};
+  p.exporter = a.fingerprint();
+  p.exporter_key = &a.signing();
   const VerifyReport r = VerifyBundle(MakeBundle(p), "");
   EXPECT_FALSE(r.valid);
 }
 
 // Every byte of the bundle as carried, each changed in one bit (bit i mod 8
 // of byte i), after the armor: what the armor test above samples, here
-// byte for byte. The one unsigned field, exported_at (docs/protocol.md
-// 16), may change the reported export time and must change nothing else.
+// byte for byte. No byte is unsigned: permission_ref, exported_at and the
+// exporter's own fields are covered by the exporter's signature.
 TEST_F(BundleTest, AnyChangedByteOfTheDecodedBundleFails) {
   auto bytes = Dearmor(kBundleArmorType, MakeBundle(Parts()));
   ASSERT_TRUE(bytes.ok());
   ASSERT_TRUE(VerifyBundle(Armor(kBundleArmorType, *bytes), "").valid);
   std::vector<size_t> accepted;
-  size_t export_time_changes = 0;
   for (size_t i = 0; i < bytes->size(); ++i) {
     std::string t = *bytes;
     t[i] = static_cast<char>(t[i] ^ (1 << (i % 8)));
-    const VerifyReport r = VerifyBundle(Armor(kBundleArmorType, t), "");
-    if (!r.valid) continue;
-    if (OnlyExportTimeChanged(*bytes, t, r)) {
-      ++export_time_changes;
-    } else {
-      accepted.push_back(i);
-    }
+    if (VerifyBundle(Armor(kBundleArmorType, t), "").valid) accepted.push_back(i);
   }
   EXPECT_TRUE(accepted.empty()) << accepted.size() << " changed byte(s) still verify, the first at "
                                 << (accepted.empty() ? 0 : accepted.front()) << " of "
                                 << bytes->size();
-  EXPECT_LE(export_time_changes, 10u);  // at most the varint of one int64
+}
+
+TEST_F(BundleTest, BundleExportedByARecipientVerifies) {
+  BundleParts p = Parts();
+  p.exporter = b.fingerprint();
+  p.exporter_key = &b.signing();
+  const VerifyReport r = VerifyBundle(MakeBundle(p), FingerprintText(a.fingerprint()));
+  EXPECT_TRUE(r.valid) << (r.errors.empty() ? "" : r.errors[0]);
+  EXPECT_EQ(r.exporter.id, "recipient-node");
+  EXPECT_EQ(r.exporter.fingerprint, FingerprintText(b.fingerprint()));
+  EXPECT_EQ(Detail(r, "export_signature"), "exported by recipient-node (" +
+                                               FingerprintText(b.fingerprint()) +
+                                               ") at 2023-11-14T22:13:21Z");
+}
+
+TEST_F(BundleTest, PermissionRefEditedAfterExportFails) {
+  const VerifyReport r =
+      VerifyBundle(Edited([](wire::Bundle* x) { x->set_permission_ref("EIO-2023-0118"); }), "");
+  EXPECT_FALSE(r.valid);
+  EXPECT_EQ(Failed(r), std::vector<std::string>{"export_signature"});
+  EXPECT_NE(Detail(r, "export_signature").find("changed after export"), std::string::npos)
+      << Detail(r, "export_signature");
+  ASSERT_FALSE(r.errors.empty());
+  EXPECT_EQ(r.errors[0].rfind("export_signature: ", 0), 0u) << r.errors[0];
+}
+
+TEST_F(BundleTest, PermissionRefAddedOrRemovedAfterExportFails) {
+  BundleParts p = Parts();
+  p.permission_ref.clear();
+  auto bytes = Dearmor(kBundleArmorType, MakeBundle(p));
+  ASSERT_TRUE(bytes.ok());
+  wire::Bundle without;
+  ASSERT_TRUE(ParseStrict(*bytes, &without, "bundle").ok());
+  without.set_permission_ref("EIO-2023-0117");
+  EXPECT_EQ(Failed(VerifyBundle(Armor(kBundleArmorType, SerializeCanonical(without)), "")),
+            std::vector<std::string>{"export_signature"});
+  const VerifyReport r =
+      VerifyBundle(Edited([](wire::Bundle* x) { x->clear_permission_ref(); }), "");
+  EXPECT_EQ(Failed(r), std::vector<std::string>{"export_signature"});
+}
+
+TEST_F(BundleTest, ExportTimeEditedAfterExportFails) {
+  for (int64_t at : std::vector<int64_t>{kExportedAt + 1, kExportedAt - 3'600'000'000, 0}) {
+    const VerifyReport r =
+        VerifyBundle(Edited([at](wire::Bundle* x) { x->set_exported_at(at); }), "");
+    EXPECT_FALSE(r.valid) << at;
+    EXPECT_EQ(Failed(r), std::vector<std::string>{"export_signature"}) << at;
+  }
+}
+
+TEST_F(BundleTest, ReceiptRemovedAfterExportFails) {
+  // Without a receipt the bundle would otherwise be valid: what the
+  // exporter chose to include is signed too.
+  const VerifyReport r = VerifyBundle(Edited([](wire::Bundle* x) { x->clear_receipts(); }), "");
+  EXPECT_EQ(Failed(r), std::vector<std::string>{"export_signature"});
+  EXPECT_TRUE(r.receipts.empty());
+}
+
+TEST_F(BundleTest, ExporterSwappedForTheOtherPartyFails) {
+  // Signed by a, then relabelled as exported by b (whose card is there).
+  const VerifyReport r =
+      VerifyBundle(Edited([this](wire::Bundle* x) { x->set_exporter(b.fingerprint()); }), "");
+  EXPECT_EQ(Failed(r), std::vector<std::string>{"export_signature"});
+  EXPECT_EQ(r.exporter.id, "recipient-node");
+}
+
+TEST_F(BundleTest, ExporterSignatureBySomeoneElseFails) {
+  // Names a as exporter, signed by c.
+  BundleParts p = Parts();
+  p.exporter_key = &c.signing();
+  const VerifyReport r = VerifyBundle(MakeBundle(p), "");
+  EXPECT_EQ(Failed(r), std::vector<std::string>{"export_signature"});
+  EXPECT_NE(Detail(r, "export_signature").find("does not verify"), std::string::npos)
+      << Detail(r, "export_signature");
+}
+
+TEST_F(BundleTest, ExporterNeitherSenderNorRecipientFails) {
+  // c signs correctly and its card is in the bundle, but c is no party to
+  // the message.
+  BundleParts p = Parts();
+  p.cards.push_back(c.signed_card());
+  p.exporter = c.fingerprint();
+  p.exporter_key = &c.signing();
+  const VerifyReport r = VerifyBundle(MakeBundle(p), "");
+  EXPECT_FALSE(r.valid);
+  EXPECT_EQ(Failed(r), std::vector<std::string>{"export_signature"});
+  EXPECT_EQ(Detail(r, "export_signature"),
+            "exporter third-node (" + FingerprintText(c.fingerprint()) +
+                ") is neither the sender nor a recipient of the message");
+}
+
+TEST_F(BundleTest, ExporterWithoutCardFails) {
+  // b exports, but leaves its own card out (and so its receipt, which
+  // could not be checked without it either).
+  BundleParts p = Parts();
+  p.cards = {a.signed_card(), w.signed_card()};
+  p.receipts.clear();
+  p.exporter = b.fingerprint();
+  p.exporter_key = &b.signing();
+  const VerifyReport r = VerifyBundle(MakeBundle(p), "");
+  EXPECT_FALSE(r.valid);
+  EXPECT_EQ(Failed(r), std::vector<std::string>{"export_signature"});
+  EXPECT_EQ(Detail(r, "export_signature"), "bundle lacks the card of exporter " +
+                                               FingerprintText(b.fingerprint()) +
+                                               ", so its signature cannot be checked");
+}
+
+TEST_F(BundleTest, UnsignedBundleFails) {
+  BundleParts p = Parts();
+  p.exporter_key = nullptr;
+  const VerifyReport r = VerifyBundle(MakeBundle(p), "");
+  EXPECT_FALSE(r.valid);
+  EXPECT_EQ(Failed(r), std::vector<std::string>{"export_signature"});
+  EXPECT_EQ(Detail(r, "export_signature"), "bundle is not signed by its exporter");
+  // The same, with no exporter named at all.
+  p.exporter.clear();
+  const VerifyReport none = VerifyBundle(MakeBundle(p), "");
+  EXPECT_EQ(Failed(none), std::vector<std::string>{"export_signature"});
+  EXPECT_EQ(Detail(none, "export_signature"), "bundle names no exporter");
+  EXPECT_TRUE(none.exporter.fingerprint.empty());
+}
+
+TEST_F(BundleTest, ExportSignatureFailureStopsNoOtherCheck) {
+  // An unsigned bundle whose receipt is also forged: both are reported,
+  // and every later check still runs.
+  wire::SignedReceipt sr;
+  ASSERT_TRUE(sr.ParseFromString(receipt));
+  wire::Receipt body;
+  ASSERT_TRUE(body.ParseFromString(sr.receipt()));
+  BundleParts p = Parts();
+  p.receipts = {SignReceipt(body, c.signing())};
+  p.exporter_key = nullptr;
+  const VerifyReport r = VerifyBundle(MakeBundle(p), "");
+  EXPECT_EQ(Failed(r), (std::vector<std::string>{"export_signature", "receipt"}));
+  std::set<std::string> names;
+  for (const auto& ch : r.checks) names.insert(ch.name);
+  for (const char* n :
+       {"outer_signature", "inner_signature", "tree_head", "inclusion_proof", "cosignatures"}) {
+    EXPECT_TRUE(names.count(n)) << n;
+  }
 }
 
 TEST_F(BundleTest, BundleWithoutLogProofFails) {
@@ -589,6 +725,8 @@ TEST(BundleValidityTest, MessageCreatedOutsideTheSenderCardValidityFails) {
   p.envelope = *bytes;
   p.content_key = &opened->content_key;
   p.cards = {expired->signed_card(), b.signed_card()};
+  p.exporter = b.fingerprint();
+  p.exporter_key = &b.signing();
   const VerifyReport r = VerifyBundle(MakeBundle(p), "");
   EXPECT_FALSE(r.valid);
   bool found = false;
