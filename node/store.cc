@@ -1425,18 +1425,23 @@ Result<std::vector<PeerHeadRow>> Store::LatestCheckedPeerHeads(int limit) {
   });
 }
 
+void Store::InsertPeerHead(const PeerHeadRow& h, bool checked) {
+  auto& q = Prepare(
+      "INSERT OR IGNORE INTO peer_heads(log, size, root, at, signed, checked, via) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7)");
+  BindBlob(q, 1, h.log);
+  q.bind(2, h.size);
+  BindBlob(q, 3, h.root);
+  q.bind(4, h.at);
+  BindBlob(q, 5, h.signed_head);
+  q.bind(6, checked ? 1 : 0);
+  BindBlob(q, 7, h.via);
+  q.exec();
+}
+
 Status Store::AddPendingPeerHead(const PeerHeadRow& h) {
   return Run("add pending peer head", [&]() -> Status {
-    auto& q = Prepare(
-        "INSERT OR IGNORE INTO peer_heads(log, size, root, at, signed, checked, via) "
-        "VALUES(?1,?2,?3,?4,?5,0,?6)");
-    BindBlob(q, 1, h.log);
-    q.bind(2, h.size);
-    BindBlob(q, 3, h.root);
-    q.bind(4, h.at);
-    BindBlob(q, 5, h.signed_head);
-    BindBlob(q, 6, h.via);
-    q.exec();
+    InsertPeerHead(h, false);
     return {};
   });
 }
@@ -1447,16 +1452,7 @@ Status Store::SetCheckedPeerHead(const PeerHeadRow& h) {
       auto& d = Prepare("DELETE FROM peer_heads WHERE log=?1");
       BindBlob(d, 1, h.log);
       d.exec();
-      auto& q = Prepare(
-          "INSERT INTO peer_heads(log, size, root, at, signed, checked, via) "
-          "VALUES(?1,?2,?3,?4,?5,1,?6)");
-      BindBlob(q, 1, h.log);
-      q.bind(2, h.size);
-      BindBlob(q, 3, h.root);
-      q.bind(4, h.at);
-      BindBlob(q, 5, h.signed_head);
-      BindBlob(q, 6, h.via);
-      q.exec();
+      InsertPeerHead(h, true);
       return {};
     });
   });

@@ -358,6 +358,7 @@ class Store {
   auto Run(const char* what, F&& fn) -> decltype(fn());
   SQLite::Statement& Prepare(const char* sql);
   Status LoadRecipients(OutboxRow* row);
+  void InsertPeerHead(const PeerHeadRow& h, bool checked);
   void InsertEvent(const std::string& requester, const std::string& request_id,
                    const RequestEvent& e);
   Status EndQueued(int64_t seq, const std::string& recipient, const char* state,
