@@ -131,7 +131,8 @@ Result<wire::TreeHead> CheckLogHead(std::string_view signed_head,
 // its path leads to the head's root. Returns "sent" or "received".
 Result<std::string> CheckLogEntry(const wire::LogProof& lp, const wire::TreeHead& head,
                                   const wire::OuterHeader& outer,
-                                  const std::string& envelope_sha) {
+                                  const std::string& envelope_sha,
+                                  const std::map<std::string, uint64_t>& receipt_index) {
   wire::LogEntry e;
   ROG_RETURN_IF_ERROR(ParseStrict(lp.entry(), &e, "log entry"));
   if (e.version() != 1) {
@@ -161,6 +162,14 @@ Result<std::string> CheckLogEntry(const wire::LogProof& lp, const wire::TreeHead
     if (e.sender() != outer.sender() || e.peer() != outer.sender()) {
       return MakeError(Code::kUnauthenticated,
                        "entry records an envelope received from another node than its sender");
+    }
+    auto receipt = receipt_index.find(owner);
+    if (receipt != receipt_index.end() && receipt->second != 0 &&
+        receipt->second != lp.index() + 1) {
+      return MakeError(Code::kUnauthenticated,
+                       "entry " + std::to_string(lp.index()) + " is not the position the "
+                       "recipient's receipt names (" + std::to_string(receipt->second) +
+                       ", counted from 1)");
     }
   } else {
     return MakeError(Code::kUnauthenticated,
@@ -389,6 +398,9 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
   }
 
   const std::string envelope_sha = Sha256(b.envelope());
+  // Each verified receipt's audit-log position (1-based, 0: none), by
+  // recipient: a proof of the envelope in that recipient's log must agree.
+  std::map<std::string, uint64_t> receipt_index;
   for (const auto& sr : b.receipts()) {
     // Signed bytes first: the signer is the recipient whose card's key
     // verifies the signature; only then is the receipt body parsed.
@@ -406,6 +418,7 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
         if (st.ok() && opened.ok()) st = ReceiptCoversAttachments(*verified, opened->inner);
         if (st.ok()) {
           r.receipts.push_back({card->second.card.node_id(), who, verified->received_at()});
+          receipt_index[rc] = verified->audit_index();
         }
         break;
       }
@@ -440,7 +453,7 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
     check.Add("tree_head", true,
               "the log of " + Named(sum.log) + " has " + std::to_string(sum.tree_size) +
                   " entries under a head it signed at " + UtcText(sum.tree_head_at_us));
-    auto kind = CheckLogEntry(lp, *head, outer, envelope_sha);
+    auto kind = CheckLogEntry(lp, *head, outer, envelope_sha, receipt_index);
     const bool included = check.Add(
         "inclusion_proof", kind.ok() ? Status{} : Status{kind.error()},
         kind.ok() ? "envelope is entry " + std::to_string(sum.index) + " of the " +

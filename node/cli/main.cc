@@ -678,6 +678,15 @@ int RunExport(const Home& home, const std::string& id, const std::string& out,
   // 0600: a bundle discloses the content key of its message.
   if (auto s = WriteFile(out, resp->bundle(), force, 0600); !s.ok()) return Fail(s.error());
   if (out != "-") std::cerr << "wrote provenance bundle of " << id << " to " << out << "\n";
+  // A head no peer has countersigned yet proves less: say so, and when.
+  VerifyReport report = VerifyBundle(resp->bundle(), "");
+  bool witnessed = false;
+  for (const auto& p : report.log_proofs) witnessed = witnessed || !p.witnesses.empty();
+  if (!witnessed) {
+    std::cerr << "note: no peer has countersigned the tree head in this bundle yet\n"
+              << "hint: export again once `rogatory status` shows the head witnessed "
+                 "(peers do so within [audit] tree_head_interval_s)\n";
+  }
   if (attachments_dir.empty()) return kExitOk;
   // The attachments themselves, decrypted and checked, beside the bundle:
   // `verify BUNDLE --attachment FILE` checks them against the signed hashes.

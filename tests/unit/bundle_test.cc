@@ -684,6 +684,28 @@ TEST_F(BundleTest, ReceivedEntryInTheRecipientsLogVerifies) {
   EXPECT_NE(Detail(r, "inclusion_proof").find("which received it"), std::string::npos);
 }
 
+TEST_F(BundleTest, ReceivedEntryMustBeWhereTheRecipientsReceiptSaysItIs) {
+  const std::string entry = Entry(wire::LOG_ENVELOPE_RECEIVED, message_id, a.fingerprint(),
+                                  a.fingerprint());
+  const wire::LogProof lp = Proof(b, entry, 2, 5, b);
+  wire::SignedReceipt sr;
+  ASSERT_TRUE(sr.ParseFromString(receipt));
+  wire::Receipt body;
+  ASSERT_TRUE(body.ParseFromString(sr.receipt()));
+  for (uint64_t position : {3, 4}) {  // entry 2 is position 3, counted from 1
+    body.set_audit_index(position);
+    BundleParts p = Parts();
+    p.receipts = {SignReceipt(body, b.signing())};
+    p.log_proofs = {WithCosignatures(lp, {Cosignature(lp, w)}), log_proof};
+    const VerifyReport r = VerifyBundle(MakeBundle(p), "");
+    if (position == 3) {
+      EXPECT_TRUE(r.valid) << (r.errors.empty() ? "" : r.errors[0]);
+    } else {
+      EXPECT_EQ(Failed(r), std::vector<std::string>{"inclusion_proof"});
+    }
+  }
+}
+
 TEST_F(BundleTest, ReceivedEntryFromAnotherSenderFails) {
   for (const auto& peer : {c.fingerprint(), std::string()}) {
     const std::string entry =
