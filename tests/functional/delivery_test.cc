@@ -133,6 +133,14 @@ TEST_F(DeliveryTest, CrashLoopDeliversEveryMessageExactlyOnce) {
   EXPECT_LE(stored.size(), sent.size() + static_cast<size_t>(kills));
   EXPECT_EQ(Integrity(*a), "ok");
   EXPECT_EQ(Integrity(*b), "ok");
+  // The audit logs came through every kill without a gap or a torn entry:
+  // b logged each stored envelope once; a each envelope and its receipt.
+  auto audit_b = b->Json({"audit", "verify", "--json"});
+  EXPECT_EQ(audit_b["valid"], true) << audit_b.dump();
+  EXPECT_EQ(audit_b["size"], stored.size());
+  auto audit_a = a->Json({"audit", "verify", "--json"});
+  EXPECT_EQ(audit_a["valid"], true) << audit_a.dump();
+  EXPECT_EQ(audit_a["size"], 2 * stored.size());
   std::printf("crash loop: %zu messages confirmed, %zu stored, %d kills\n", sent.size(),
               stored.size(), kills_done);
 }
