@@ -113,6 +113,9 @@ Result<HeadVerdict> CheckHeadReply(std::string_view log_fp, std::string_view sig
   if (v.head.log() != log_fp) {
     return MakeError(Code::kInvalidArgument, "tree head is for another node's log");
   }
+  if (v.head.size() == 0 && v.head.root() != merkle::EmptyRoot()) {
+    return MakeError(Code::kInvalidArgument, "tree head of an empty log with a non-empty root");
+  }
   for (const auto& p : reply.proofs()) {
     if (p.path_size() > 128) return MakeError(Code::kInvalidArgument, "consistency proof too long");
   }

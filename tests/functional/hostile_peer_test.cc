@@ -16,6 +16,7 @@
 #include "keys/labels.h"
 #include "keys/receipt.h"
 #include "keys/strict_parse.h"
+#include "keys/tree_head.h"
 #include "tests/functional/harness.h"
 
 namespace rogatory::test {
@@ -112,6 +113,8 @@ class HostileClient {
     }
     return false;
   }
+
+  const std::vector<wire::Frame>& frames() const { return frames_; }
 
   bool AckFor(const std::string& id) {
     for (const auto& f : frames_) {
@@ -337,6 +340,93 @@ TEST_F(HostilePeerTest, MalformedFramesAreLoggedAndTheNodeKeepsServing) {
   EXPECT_TRUE(b->WaitLog("envelope refused")) << b->Log();
   EXPECT_FALSE(client->AckFor(id));
   EXPECT_EQ(InboxSize(), 1u);  // the barrier only
+}
+
+// A tree head of `who`'s log at `size` with root `root`, signed by `signer`.
+std::string Head(const Identity& who, const Identity& signer, uint64_t size, char root) {
+  wire::TreeHead h;
+  h.set_version(1);
+  h.set_log(who.fingerprint());
+  h.set_size(size);
+  h.set_root(std::string(32, root));
+  h.set_timestamp(SystemClock_Now());
+  return SignTreeHead(h, signer.signing());
+}
+
+std::string HeadReplyFrame(const std::string& head, const std::vector<std::string>& gossip = {}) {
+  wire::Frame f;
+  f.set_protocol(1);
+  f.mutable_head_reply()->set_signed_tree_head(head);
+  for (const auto& g : gossip) f.mutable_head_reply()->add_gossip()->set_signed_tree_head(g);
+  return SerializeCanonical(f);
+}
+
+TEST_F(HostilePeerTest, ForgedTreeHeadsAndCosignaturesAreRefusedAndNothingIsKept) {
+  // A head of its log signed with another key; a head of another log.
+  client->SendRaw(HeadReplyFrame(Head(*hostile, *other, 4, 'a')));
+  client->SendRaw(HeadReplyFrame(Head(*other, *hostile, 4, 'a')));
+  // A cosignature in another witness's name, and one of a head b never signed.
+  wire::TreeHead unsigned_head;
+  unsigned_head.set_version(1);
+  unsigned_head.set_log(keys.fingerprint);
+  unsigned_head.set_size(77);
+  unsigned_head.set_root(std::string(32, 'r'));
+  const std::string fake = SignTreeHead(unsigned_head, hostile->signing());
+  for (const Identity* witness : {&*other, &*hostile}) {
+    wire::Frame f;
+    f.set_protocol(1);
+    f.mutable_cosign()->set_cosignature(
+        Cosign(fake, unsigned_head, witness->fingerprint(), witness->signing(), 1));
+    client->SendRaw(SerializeCanonical(f));
+  }
+  // Gossip of other-peer's log forged by the hostile peer, under a valid head.
+  client->SendRaw(HeadReplyFrame(Head(*hostile, *hostile, 1, 'a'),
+                                 {Head(*other, *hostile, 9, 'z')}));
+  Barrier();
+  EXPECT_TRUE(b->WaitLog("tree head refused: tree head signature does not verify")) << b->Log();
+  EXPECT_TRUE(b->WaitLog("tree head refused: tree head is for another node's log")) << b->Log();
+  EXPECT_TRUE(b->WaitLog("cosignature is not by the peer that sent it")) << b->Log();
+  EXPECT_TRUE(b->WaitLog("cosignature of a tree head this node never signed")) << b->Log();
+  EXPECT_TRUE(b->WaitLog("passed on a tree head of other-peer that does not verify")) << b->Log();
+  auto status = b->Json({"status", "--json"});
+  EXPECT_TRUE(status["audit"]["equivocations"].empty()) << status.dump();
+  EXPECT_EQ(status["audit"]["witnesses"], 0);
+  for (const auto& p : status["peers"]) {
+    // Only the one valid head of the hostile peer's own log was kept.
+    EXPECT_EQ(p["log_size"], p["id"] == "hostile-peer" ? 1 : 0) << p.dump();
+  }
+}
+
+TEST_F(HostilePeerTest, APeerShowingTwoHistoriesIsCosignedOnceThenCaughtWithEvidence) {
+  const std::string first = Head(*hostile, *hostile, 4, 'a');
+  client->SendRaw(HeadReplyFrame(first));
+  // b checks the head and returns its cosignature, signed by b.
+  ASSERT_TRUE(client->ReceiveUntil([](const wire::Frame& f) { return f.has_cosign(); }))
+      << b->Log();
+  std::string cosignature;
+  for (const auto& f : client->frames()) {
+    if (f.has_cosign()) cosignature = f.cosign().cosignature();
+  }
+  const std::string b_key = *FromBase64(b->Json({"id", "show", "--json"})["keys"]["signing"]
+                                            .get<std::string>());
+  auto c = VerifyCosignature(cosignature, b_key, first);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->witness(), keys.fingerprint);
+  EXPECT_EQ(c->size(), 4u);
+  // The same size, another root: a split view, kept as evidence.
+  client->SendRaw(HeadReplyFrame(Head(*hostile, *hostile, 4, 'b')));
+  EXPECT_TRUE(b->WaitLog("EQUIVOCATION: the audit log of hostile-peer")) << b->Log();
+  auto status = b->Json({"status", "--json"});
+  ASSERT_EQ(status["audit"]["equivocations"].size(), 1u) << status.dump();
+  EXPECT_EQ(status["audit"]["equivocations"][0]["log"], "hostile-peer");
+  EXPECT_NE(status["audit"]["equivocations"][0]["reason"].get<std::string>().find(
+                "different roots"),
+            std::string::npos);
+  // b still serves the peer, and still holds the first head, not the second.
+  Barrier();
+  for (const auto& p : b->Json({"status", "--json"})["peers"]) {
+    if (p["id"] == "hostile-peer") EXPECT_EQ(p["log_size"], 4);
+  }
 }
 
 TEST_F(HostilePeerTest, UnknownTransportKeyIsRefusedAtTheHandshake) {
