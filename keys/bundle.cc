@@ -21,7 +21,7 @@ namespace rogatory {
 
 std::string MakeBundle(const BundleParts& parts) {
   wire::Bundle b;
-  b.set_version(1);
+  b.set_version(kBundleVersion);
   b.set_envelope(parts.envelope);
   if (parts.content_key != nullptr) b.set_content_key(std::string(parts.content_key->view()));
   for (const auto& c : parts.cards) b.add_cards(c);
@@ -312,9 +312,20 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
                  "bundle parses in canonical form")) {
     return r;
   }
-  if (!check.Add("bundle_version", b.version() == 1,
-                 b.version() == 1 ? "version 1"
-                                  : "unsupported bundle version " + std::to_string(b.version()))) {
+  // Version 1 bundles (exported before the audit log) carry no exporter
+  // signature and no log proof: still verifiable, for what they hold.
+  const bool legacy = b.version() == 1;
+  const bool legacy_clean = !legacy || (b.log_proofs().empty() && b.exporter().empty() &&
+                                        b.signature().empty());
+  std::string version_detail =
+      b.version() == kBundleVersion ? "version " + std::to_string(kBundleVersion)
+      : !legacy ? "unsupported bundle version " + std::to_string(b.version())
+      : legacy_clean
+          ? "version 1: exported before audit-log proofs; it carries no exporter signature, "
+            "inclusion proof, tree head or cosignatures to check"
+          : "a version 1 bundle cannot carry an exporter signature or log proofs";
+  if (!check.Add("bundle_version", (b.version() == kBundleVersion || legacy) && legacy_clean,
+                 version_detail)) {
     return r;
   }
   r.permission_ref = b.permission_ref();
@@ -354,8 +365,10 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
   // export (permission_ref, exported_at, a card or receipt swapped) is first
   // of all no longer what its exporter signed.
   if (b.exporter().size() == kFingerprintBytes) r.exporter = PartyOf(b.exporter(), cards);
-  check.Add("export_signature", CheckExportSignature(b, outer, cards),
-            "exported by " + Named(r.exporter) + " at " + UtcText(b.exported_at()));
+  if (!legacy) {
+    check.Add("export_signature", CheckExportSignature(b, outer, cards),
+              "exported by " + Named(r.exporter) + " at " + UtcText(b.exported_at()));
+  }
 
   if (!expect_fingerprint.empty()) {
     auto want = ParseFingerprint(expect_fingerprint);
@@ -433,7 +446,7 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
   // The head first: until it verifies, its root proves nothing, and "the
   // owner's card is missing" or "signed by someone else" is the useful
   // first error. Then the entry and its path, then who vouches for the head.
-  if (b.log_proofs().empty()) {
+  if (b.log_proofs().empty() && !legacy) {
     check.Add("inclusion_proof", false, "bundle carries no audit-log proof");
   }
   for (const auto& lp : b.log_proofs()) {

@@ -14,6 +14,9 @@
 namespace rogatory {
 
 inline constexpr char kBundleArmorType[] = "BUNDLE";
+// 2: exporter signature and audit-log proofs. Version 1 bundles (before
+// them) still verify, for the signatures and receipts they carry.
+inline constexpr uint32_t kBundleVersion = 2;
 
 struct BundleParts {
   std::string envelope;                 // serialized Envelope

@@ -65,7 +65,9 @@ Result<wire::Cosignature> VerifyCosignature(std::string_view signed_cosignature,
     return MakeError(Code::kInvalidArgument, "cosignature has an unsupported version or shape");
   }
   const std::string head = TreeHeadBytes(signed_head);
-  if (head.empty() || Sha256(head) != c.tree_head_sha256()) {
+  wire::TreeHead h;
+  if (head.empty() || Sha256(head) != c.tree_head_sha256() || !h.ParseFromString(head) ||
+      h.log() != c.log() || h.size() != c.size()) {
     return MakeError(Code::kUnauthenticated, "cosignature is for a different tree head");
   }
   return c;

@@ -108,6 +108,9 @@ constexpr uint32_t kMaxWantChunks = 16;
 constexpr int kGossipHeads = 64;
 constexpr size_t kGossipCosignatures = 4;
 constexpr int kMaxPendingHeads = 8;
+// Head replies in a row without the proof asked for, before the peer is
+// reported as withholding it (a legitimate push costs one).
+constexpr int kMaxUnprovenReplies = 5;
 
 // A message whose envelope verified and whose attachments are arriving.
 struct Receiving {
@@ -190,6 +193,7 @@ class DaemonImpl {
   int64_t next_head_ms = 0;
   int64_t last_head_size = -1;  // size of the latest signed tree head, -1: none
   std::map<std::string, int64_t> last_head_request_ms;  // fp -> monotonic ms
+  std::map<std::string, int> unproven_replies;  // fp -> head replies in a row we could not check
 
   std::vector<Outgoing> outgoing;
   std::vector<PendingControl> replies;
@@ -686,13 +690,27 @@ class DaemonImpl {
         break;
       case HeadVerdict::Outcome::kUnproven: {
         // A pushed head carries a proof from the size the peer guessed we
-        // hold; ask with the sizes we do hold (at most once a second).
+        // hold; ask with the sizes we do hold (at most once a second). A
+        // peer that keeps answering without the proof is withholding it.
         spdlog::debug("tree head of {} not yet checkable: {}", peer.row.node_id, v->reason);
+        if (++unproven_replies[fp] >= kMaxUnprovenReplies) {
+          wire::Equivocation ev;
+          ev.set_version(1);
+          ev.set_log(fp);
+          ev.set_earlier(v->unproven_head);
+          ev.set_later(reply.signed_tree_head());
+          ev.set_reason("did not prove its history extends a head it signed earlier, in " +
+                        std::to_string(kMaxUnprovenReplies) + " replies in a row: " + v->reason);
+          ev.set_detected_at(now);
+          RecordEquivocation(fp, ev);
+          break;
+        }
         const int64_t now_ms = MonotonicMillis();
         if (now_ms - last_head_request_ms[fp] >= 1000) RequestHead(peer);
         break;
       }
       case HeadVerdict::Outcome::kConsistent:
+        unproven_replies.erase(fp);
         AcceptHead(peer, reply.signed_tree_head(), v->head, v->restores_used, *held, now);
         break;
     }
@@ -776,6 +794,12 @@ class DaemonImpl {
     for (const auto& h : *held) {
       pending += h.checked ? 0 : 1;
       if (h.size != static_cast<int64_t>(head->size())) continue;
+      wire::TreeHead held_head;
+      const bool withdrawn =
+          (held_head.ParseFromString(TreeHeadBytes(h.signed_head)) &&
+           WithdrawnByRestore(log, owner->row.signing_key, held_head)) ||
+          WithdrawnByRestore(log, owner->row.signing_key, *head);
+      if (withdrawn) return;
       if (auto ev = CompareSameSize(Held({h})[0], shown, log, now)) {
         ev->set_reason(ev->reason() + " (the second shown by " + from.row.node_id + ")");
         RecordEquivocation(log, *ev);
@@ -804,6 +828,23 @@ class DaemonImpl {
     }
   }
 
+  // Whether a restore statement of `log` (ours, or one its owner showed us)
+  // withdrew `head`: heads above the restored size up to the abandoned one,
+  // signed before the restore.
+  bool WithdrawnByRestore(const std::string& log, const std::string& signing_key,
+                          const wire::TreeHead& head) {
+    auto statements = store->RestoreStatements(log);
+    if (!statements.ok()) return false;
+    for (const auto& bytes : *statements) {
+      auto r = VerifyRestoreStatement(bytes, signing_key);
+      if (r.ok() && head.size() > TreeHeadSizeOf(r->restored_head()) &&
+          head.size() <= r->abandoned_size() && head.timestamp() <= r->restored_at()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // A peer holds a head of our own log: it must match our log. If it does
   // not, our store lost history we had signed (restored from a copy without
   // a restore statement): as loud as a peer's equivocation.
@@ -814,6 +855,7 @@ class DaemonImpl {
                    from.row.node_id);
       return;
     }
+    if (WithdrawnByRestore(me->fingerprint(), me->card().signing_key(), *head)) return;
     std::string why;
     if (head->size() > audit->size()) {
       why = "a head this node signed at size " + std::to_string(head->size()) +
@@ -2644,7 +2686,7 @@ class DaemonImpl {
     ROG_ASSIGN_OR_RETURN(auto cosignatures, store->Cosignatures(me->fingerprint(), head->size));
     for (const auto& c : cosignatures) {
       auto p = peers.find(c.witness);
-      if (p == peers.end() ||
+      if (p == peers.end() || p->second.revoked() ||
           !VerifyCosignature(c.signed_cosignature, p->second.row.signing_key, head->signed_head)
                .ok()) {
         continue;

@@ -42,12 +42,15 @@ std::optional<Failure> Compare(const HeldHead& e, const wire::TreeHead& n,
                               " have different roots", nullptr};
   }
   if (e.size > n.size()) {
+    // Signed later over fewer entries, or in answer to a request for a
+    // proof from that size: the log shrank. A head signed earlier may just
+    // have arrived late (a push crossing a reply).
     const auto& a = reply.answers();
     const bool asked = reply.has_answers() &&
                        (a.known_size() == e.size ||
                         std::find(a.check_sizes().begin(), a.check_sizes().end(), e.size) !=
                             a.check_sizes().end());
-    if (!asked) {
+    if (!asked && n.timestamp() <= e.timestamp) {
       return Failure{true, "a head of size " + std::to_string(e.size) +
                                " is held but the head shown is older", nullptr};
     }
@@ -124,7 +127,10 @@ Result<HeadVerdict> CheckHeadReply(std::string_view log_fp, std::string_view sig
     auto f = Compare(e, v.head, reply);
     if (!f) continue;
     if (f->unproven) {
-      if (unproven.empty()) unproven = f->reason;
+      if (unproven.empty()) {
+        unproven = f->reason;
+        v.unproven_head = e.signed_head;
+      }
       continue;
     }
     if (auto r = ExplainingRestore(e, v.head, reply, signing_key)) {

@@ -34,6 +34,7 @@ struct HeadVerdict {
   Outcome outcome = Outcome::kConsistent;
   wire::TreeHead head;  // the new head, signature verified
   std::string reason;   // one line, for kUnproven and kInconsistent
+  std::string unproven_head;  // kUnproven: the held head it could not be checked against
   // kInconsistent: the evidence (both signed heads, the failing proof).
   wire::Equivocation evidence;
   // Restore statements that explained a rollback (kConsistent only).

@@ -156,7 +156,8 @@ ordered_json StatusJson(const control::StatusResponse& s) {
   }
   j["audit"] = {{"size", a.size()},
                 {"tree_head_size", a.tree_head_size()},
-                {"tree_head_at", TimeOrNull(a.tree_head_at())},
+                {"tree_head_at", a.tree_head_at() > 0 ? ordered_json(Rfc3339(a.tree_head_at()))
+                                                      : ordered_json()},
                 {"witnesses", a.witnesses()},
                 {"witnessed_size", a.witnessed_size()},
                 {"equivocations", eq}};
@@ -173,7 +174,8 @@ ordered_json StatusJson(const control::StatusResponse& s) {
          {"in_flight", p.in_flight()},
          {"oldest_queued_age_seconds", age(p.oldest_queued_at())},
          {"log_size", p.log_size()},
-         {"log_checked_at", TimeOrNull(p.log_checked_at())},
+         {"log_checked_at", p.log_checked_at() > 0 ? ordered_json(Rfc3339(p.log_checked_at()))
+                                                   : ordered_json()},
          {"witnessed_us", p.witnessed_us()},
          {"last_error", p.last_error().empty() ? ordered_json() : ordered_json(p.last_error())}});
   }

@@ -300,6 +300,36 @@ TEST_F(BundleTest, NonCanonicalBundleFails) {
   EXPECT_FALSE(VerifyBundle(Armor(kCardArmorType, a.signed_card()), "").valid);
 }
 
+// Bundles exported before version 2 (no exporter signature, no log proof)
+// keep verifying for the signatures and receipts they carry.
+TEST_F(BundleTest, VersionOneBundlesStillVerifyButCannotCarryVersionTwoFields) {
+  auto bytes = Dearmor(kBundleArmorType, MakeBundle(Parts()));
+  ASSERT_TRUE(bytes.ok());
+  wire::Bundle full;
+  ASSERT_TRUE(full.ParseFromString(*bytes));
+  EXPECT_EQ(full.version(), kBundleVersion);
+  wire::Bundle old = full;
+  old.set_version(1);
+  old.clear_log_proofs();
+  old.clear_exporter();
+  old.clear_signature();
+  const VerifyReport r = VerifyBundle(Armor(kBundleArmorType, SerializeCanonical(old)), "");
+  EXPECT_TRUE(r.valid) << (r.errors.empty() ? "" : r.errors[0]);
+  EXPECT_NE(Detail(r, "bundle_version").find("version 1"), std::string::npos);
+  for (const auto& c : r.checks) {
+    EXPECT_NE(c.name, "export_signature");
+    EXPECT_NE(c.name, "inclusion_proof");
+  }
+  EXPECT_TRUE(r.log_proofs.empty());
+  // Declaring version 1 does not let a bundle skip what it carries.
+  wire::Bundle downgraded = full;
+  downgraded.set_version(1);
+  const VerifyReport d =
+      VerifyBundle(Armor(kBundleArmorType, SerializeCanonical(downgraded)), "");
+  EXPECT_FALSE(d.valid);
+  EXPECT_EQ(Failed(d), std::vector<std::string>{"bundle_version"});
+}
+
 TEST_F(BundleTest, WrongContentKeyFails) {
   BundleParts p;
   p.envelope = envelope;

@@ -4,7 +4,9 @@
 // explains an announced rollback.
 #include <gtest/gtest.h>
 
+#include "keys/labels.h"
 #include "keys/merkle.h"
+#include "keys/strict_parse.h"
 #include "keys/tree_head.h"
 #include "node/witness.h"
 #include "tests/unit/test_util.h"
@@ -130,19 +132,24 @@ TEST_F(WitnessRulesTest, TwoHeadsOfOneSizeWithDifferentRootsAreInconsistent) {
   EXPECT_FALSE(CompareSameSize(a, a, owner.fingerprint(), 5).has_value());
 }
 
-TEST_F(WitnessRulesTest, AShrunkLogIsInconsistentOnlyWhenTheAnswerWasAskedForThatSize) {
+TEST_F(WitnessRulesTest, AShrunkLogIsInconsistentWhenSignedLaterOrAskedFor) {
   const HeldHead big = Head(first, 8, 10);
-  const HeldHead small = Head(first, 4, 20);
-  // Pushed, it may just be older than what we learnt since: unproven.
-  EXPECT_EQ(Check(Reply(small), {big}).outcome, Outcome::kUnproven);
-  // Answering a request that named size 8, it is a shrunk log.
-  auto r = Reply(small);
-  r.mutable_answers()->set_known_size(8);
-  auto v = Check(r, {big});
+  // Signed before the held head, pushed: it may just have arrived late.
+  const HeldHead older = Head(first, 4, 5);
+  auto v = Check(Reply(older), {big});
+  EXPECT_EQ(v.outcome, Outcome::kUnproven);
+  EXPECT_EQ(v.unproven_head, big.signed_head);
+  // Signed after it over fewer entries: the owner's own signatures show the
+  // log shrank.
+  const HeldHead later = Head(first, 4, 20);
+  v = Check(Reply(later), {big});
   EXPECT_EQ(v.outcome, Outcome::kInconsistent);
   EXPECT_NE(v.reason.find("shrank"), std::string::npos);
-  // Named among the sizes learnt by gossip: the same.
-  auto g = Reply(small);
+  // Answering a request that named size 8, even an old head is a shrunk log.
+  auto r = Reply(older);
+  r.mutable_answers()->set_known_size(8);
+  EXPECT_EQ(Check(r, {big}).outcome, Outcome::kInconsistent);
+  auto g = Reply(older);
   g.mutable_answers()->add_check_sizes(8);
   EXPECT_EQ(Check(g, {big}).outcome, Outcome::kInconsistent);
 }
@@ -243,6 +250,19 @@ TEST_F(WitnessRulesTest, CosignaturesBindTheWitnessToTheExactHead) {
   EXPECT_FALSE(VerifyCosignature(c, owner.card().signing_key(), h.signed_head).ok());
   const HeldHead later = Head(first, 4, 11);  // same tree, another signing
   EXPECT_FALSE(VerifyCosignature(c, other.card().signing_key(), later.signed_head).ok());
+  // A cosignature whose hash matches but whose log or size do not.
+  for (int field = 0; field < 2; ++field) {
+    wire::SignedCosignature sc;
+    ASSERT_TRUE(sc.ParseFromString(c));
+    wire::Cosignature body;
+    ASSERT_TRUE(body.ParseFromString(sc.cosignature()));
+    if (field == 0) body.set_size(5);
+    else body.set_log(other.fingerprint());
+    sc.set_cosignature(SerializeCanonical(body));
+    sc.set_signature(Sign(other.signing(), labels::kCosignature, sc.cosignature()));
+    EXPECT_FALSE(VerifyCosignature(SerializeCanonical(sc), other.card().signing_key(),
+                                   h.signed_head).ok()) << field;
+  }
 }
 
 TEST_F(WitnessRulesTest, TheOwnerProvesFromEverySizeAskedOnce) {
