@@ -15,6 +15,7 @@ inline constexpr char kKeystore[] = "rogatory/keystore/v1";
 inline constexpr char kTreeHead[] = "rogatory/tree-head/v1";
 inline constexpr char kCosignature[] = "rogatory/cosignature/v1";
 inline constexpr char kRestore[] = "rogatory/restore/v1";
+inline constexpr char kCaseEntry[] = "rogatory/case-entry/v1";
 inline constexpr char kAttachmentChunk[] = "rogatory/attachment-chunk/v1";
 inline constexpr char kBundle[] = "rogatory/bundle/v1";
 
