@@ -232,6 +232,42 @@ CREATE TABLE restore_statements(
 ) WITHOUT ROWID;
 )sql";
 
+// v7: joint investigations (SPEC 8, docs/protocol.md 23): accepted case
+// entries (each author's hash chain), entries waiting for what they depend
+// on, and what was refused or found forked, as evidence.
+constexpr const char* kSchemaV7 = R"sql(
+CREATE TABLE case_entries(
+  case_id TEXT NOT NULL,
+  author BLOB NOT NULL,
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  lamport INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  type INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  entry BLOB NOT NULL,
+  PRIMARY KEY(case_id, author, seq)
+) WITHOUT ROWID;
+CREATE INDEX case_entries_order ON case_entries(case_id, lamport, author, seq);
+CREATE TABLE case_pending(
+  case_id TEXT NOT NULL,
+  hash BLOB NOT NULL,
+  received_at INTEGER NOT NULL,
+  entry BLOB NOT NULL,
+  PRIMARY KEY(case_id, hash)
+) WITHOUT ROWID;
+CREATE TABLE case_reports(
+  id INTEGER PRIMARY KEY,
+  case_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  evidence BLOB NOT NULL,
+  evidence_sha256 BLOB NOT NULL UNIQUE
+);
+)sql";
+
 // States after which nothing more happens to a request (request.h IsFinal).
 #define REQUEST_OPEN "state NOT IN ('executed','partially_executed','refused','withdrawn','expired')"
 
@@ -346,6 +382,7 @@ Status Store::Migrate() {
       if (version < 4) db_->exec(kSchemaV4);
       if (version < 5) db_->exec(kSchemaV5);
       if (version < 6) db_->exec(kSchemaV6);
+      if (version < 7) db_->exec(kSchemaV7);
       db_->exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '" +
                 std::to_string(kSchemaVersion) + "')");
       db_->exec("COMMIT");
@@ -1504,6 +1541,183 @@ Result<std::vector<std::string>> Store::RestoreStatements(const std::string& log
     BindBlob(q, 1, log);
     std::vector<std::string> out;
     while (q.executeStep()) out.push_back(Blob(q.getColumn(0)));
+    return out;
+  });
+}
+
+namespace {
+CaseEntryRow CaseEntryFrom(SQLite::Statement& q) {
+  CaseEntryRow r;
+  r.case_id = q.getColumn(0).getString();
+  r.author = Blob(q.getColumn(1));
+  r.seq = q.getColumn(2).getInt64();
+  r.hash = Blob(q.getColumn(3));
+  r.lamport = q.getColumn(4).getInt64();
+  r.epoch = q.getColumn(5).getInt64();
+  r.type = q.getColumn(6).getInt();
+  r.created_at = q.getColumn(7).getInt64();
+  r.received_at = q.getColumn(8).getInt64();
+  r.entry = Blob(q.getColumn(9));
+  return r;
+}
+#define CASE_ENTRY_COLUMNS \
+  "case_id, author, seq, hash, lamport, epoch, type, created_at, received_at, entry"
+}  // namespace
+
+Status Store::InsertCaseEntry(const CaseEntryRow& r) {
+  return Run("insert case entry", [&]() -> Status {
+    auto& q = Prepare("INSERT INTO case_entries(" CASE_ENTRY_COLUMNS
+                      ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+    q.bind(1, r.case_id);
+    BindBlob(q, 2, r.author);
+    q.bind(3, r.seq);
+    BindBlob(q, 4, r.hash);
+    q.bind(5, r.lamport);
+    q.bind(6, r.epoch);
+    q.bind(7, r.type);
+    q.bind(8, r.created_at);
+    q.bind(9, r.received_at);
+    BindBlob(q, 10, r.entry);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::optional<CaseEntryRow>> Store::FindCaseEntry(const std::string& case_id,
+                                                         const std::string& author, int64_t seq) {
+  return Run("find case entry", [&]() -> Result<std::optional<CaseEntryRow>> {
+    auto& q = Prepare("SELECT " CASE_ENTRY_COLUMNS
+                      " FROM case_entries WHERE case_id=?1 AND author=?2 AND seq=?3");
+    q.bind(1, case_id);
+    BindBlob(q, 2, author);
+    q.bind(3, seq);
+    if (!q.executeStep()) return std::optional<CaseEntryRow>();
+    return std::optional<CaseEntryRow>(CaseEntryFrom(q));
+  });
+}
+
+Result<std::vector<CaseEntryRow>> Store::CaseEntriesFrom(const std::string& case_id,
+                                                         const std::string& author, int64_t from_seq,
+                                                         int limit) {
+  return Run("case entries from", [&]() -> Result<std::vector<CaseEntryRow>> {
+    auto& q = Prepare("SELECT " CASE_ENTRY_COLUMNS
+                      " FROM case_entries WHERE case_id=?1 AND author=?2 AND seq>=?3 "
+                      "ORDER BY seq LIMIT ?4");
+    q.bind(1, case_id);
+    BindBlob(q, 2, author);
+    q.bind(3, from_seq);
+    q.bind(4, limit);
+    std::vector<CaseEntryRow> out;
+    while (q.executeStep()) out.push_back(CaseEntryFrom(q));
+    return out;
+  });
+}
+
+Result<std::vector<CaseEntryRow>> Store::CaseLog(const std::string& case_id) {
+  return Run("case log", [&]() -> Result<std::vector<CaseEntryRow>> {
+    auto& q = Prepare("SELECT " CASE_ENTRY_COLUMNS
+                      " FROM case_entries WHERE case_id=?1 ORDER BY lamport, author, seq");
+    q.bind(1, case_id);
+    std::vector<CaseEntryRow> out;
+    while (q.executeStep()) out.push_back(CaseEntryFrom(q));
+    return out;
+  });
+}
+
+Result<std::vector<CaseEntryRow>> Store::CaseMemberships() {
+  return Run("case memberships", [&]() -> Result<std::vector<CaseEntryRow>> {
+    auto& q = Prepare("SELECT " CASE_ENTRY_COLUMNS
+                      " FROM case_entries WHERE type=1 ORDER BY case_id, epoch");
+    std::vector<CaseEntryRow> out;
+    while (q.executeStep()) out.push_back(CaseEntryFrom(q));
+    return out;
+  });
+}
+
+Result<std::vector<CaseHeadRow>> Store::CaseHeads() {
+  return Run("case heads", [&]() -> Result<std::vector<CaseHeadRow>> {
+    auto& q = Prepare(
+        "SELECT e.case_id, e.author, e.seq, e.hash, m.lamport FROM case_entries e JOIN "
+        "(SELECT case_id, author, MAX(seq) AS seq, MAX(lamport) AS lamport FROM case_entries "
+        "GROUP BY case_id, author) m ON e.case_id=m.case_id AND e.author=m.author AND e.seq=m.seq");
+    std::vector<CaseHeadRow> out;
+    while (q.executeStep()) {
+      out.push_back({q.getColumn(0).getString(), Blob(q.getColumn(1)), q.getColumn(2).getInt64(),
+                     Blob(q.getColumn(3)), q.getColumn(4).getInt64()});
+    }
+    return out;
+  });
+}
+
+Status Store::AddCasePending(const std::string& case_id, const std::string& hash,
+                             const std::string& entry, int64_t at) {
+  return Run("add pending case entry", [&]() -> Status {
+    auto& q = Prepare(
+        "INSERT OR IGNORE INTO case_pending(case_id, hash, received_at, entry) VALUES(?1,?2,?3,?4)");
+    q.bind(1, case_id);
+    BindBlob(q, 2, hash);
+    q.bind(3, at);
+    BindBlob(q, 4, entry);
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<std::string>> Store::CasePending(const std::string& case_id) {
+  return Run("pending case entries", [&]() -> Result<std::vector<std::string>> {
+    auto& q = Prepare("SELECT entry FROM case_pending WHERE case_id=?1 ORDER BY received_at");
+    q.bind(1, case_id);
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(Blob(q.getColumn(0)));
+    return out;
+  });
+}
+
+Result<int64_t> Store::CountCasePending(const std::string& case_id) {
+  return Run("count pending case entries", [&]() -> Result<int64_t> {
+    auto& q = Prepare("SELECT COUNT(*) FROM case_pending WHERE case_id=?1");
+    q.bind(1, case_id);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+Status Store::RemoveCasePending(const std::string& case_id, const std::string& hash) {
+  return Run("remove pending case entry", [&]() -> Status {
+    auto& q = Prepare("DELETE FROM case_pending WHERE case_id=?1 AND hash=?2");
+    q.bind(1, case_id);
+    BindBlob(q, 2, hash);
+    q.exec();
+    return {};
+  });
+}
+
+Result<bool> Store::InsertCaseReport(const CaseReportRow& r, const std::string& evidence_sha256) {
+  return Run("insert case report", [&]() -> Result<bool> {
+    auto& q = Prepare(
+        "INSERT OR IGNORE INTO case_reports(case_id, at, kind, detail, evidence, evidence_sha256) "
+        "VALUES(?1,?2,?3,?4,?5,?6)");
+    q.bind(1, r.case_id);
+    q.bind(2, r.at);
+    q.bind(3, r.kind);
+    q.bind(4, r.detail);
+    BindBlob(q, 5, r.evidence);
+    BindBlob(q, 6, evidence_sha256);
+    return q.exec() > 0;
+  });
+}
+
+Result<std::vector<CaseReportRow>> Store::CaseReports(const std::string& case_id) {
+  return Run("case reports", [&]() -> Result<std::vector<CaseReportRow>> {
+    auto& q = Prepare(
+        "SELECT case_id, at, kind, detail, evidence FROM case_reports WHERE case_id=?1 ORDER BY id");
+    q.bind(1, case_id);
+    std::vector<CaseReportRow> out;
+    while (q.executeStep()) {
+      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getInt64(),
+                     q.getColumn(2).getString(), q.getColumn(3).getString(),
+                     Blob(q.getColumn(4))});
+    }
     return out;
   });
 }

@@ -21,7 +21,7 @@ class Statement;
 
 namespace rogatory {
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 struct PeerRow {
   std::string node_id;
@@ -186,6 +186,39 @@ struct EquivocationRow {
   std::string evidence;  // serialized wire::Equivocation
 };
 
+// One accepted entry of a case (SPEC 8).
+struct CaseEntryRow {
+  std::string case_id;
+  std::string author;
+  int64_t seq = 0;
+  std::string hash;
+  int64_t lamport = 0;
+  int64_t epoch = 0;
+  int type = 0;            // wire::CaseEntryType
+  int64_t created_at = 0;
+  int64_t received_at = 0;
+  std::string entry;       // serialized CaseEntry
+};
+
+// The latest entry of one author in one case, and the highest Lamport
+// counter of that author's entries.
+struct CaseHeadRow {
+  std::string case_id;
+  std::string author;
+  int64_t seq = 0;
+  std::string hash;
+  int64_t lamport = 0;
+};
+
+// A refused or forked entry, kept as evidence.
+struct CaseReportRow {
+  std::string case_id;
+  int64_t at = 0;
+  std::string kind;     // fork | not_member | not_lead | removed | invalid
+  std::string detail;   // one line
+  std::string evidence; // the offending entry (and, for a fork, the other one)
+};
+
 class Store {
  public:
   // Opens (creating if needed) the store at `path` and migrates it.
@@ -348,6 +381,27 @@ class Store {
   Status InsertRestoreStatement(const std::string& log, int64_t at,
                                 const std::string& signed_statement);
   Result<std::vector<std::string>> RestoreStatements(const std::string& log);
+
+  // ---- cases (node/cases.h)
+  Status InsertCaseEntry(const CaseEntryRow& r);
+  Result<std::optional<CaseEntryRow>> FindCaseEntry(const std::string& case_id,
+                                                    const std::string& author, int64_t seq);
+  Result<std::vector<CaseEntryRow>> CaseEntriesFrom(const std::string& case_id,
+                                                    const std::string& author, int64_t from_seq,
+                                                    int limit);
+  // In the order every member shows: Lamport counter, author, sequence.
+  Result<std::vector<CaseEntryRow>> CaseLog(const std::string& case_id);
+  // Every membership entry of every case, by case and epoch.
+  Result<std::vector<CaseEntryRow>> CaseMemberships();
+  Result<std::vector<CaseHeadRow>> CaseHeads();
+  Status AddCasePending(const std::string& case_id, const std::string& hash,
+                        const std::string& entry, int64_t at);
+  Result<std::vector<std::string>> CasePending(const std::string& case_id);
+  Result<int64_t> CountCasePending(const std::string& case_id);
+  Status RemoveCasePending(const std::string& case_id, const std::string& hash);
+  // False when the same evidence was already reported.
+  Result<bool> InsertCaseReport(const CaseReportRow& r, const std::string& evidence_sha256);
+  Result<std::vector<CaseReportRow>> CaseReports(const std::string& case_id);
 
   Result<std::string> IntegrityCheck();
 

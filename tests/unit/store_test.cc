@@ -156,7 +156,8 @@ TEST_F(StoreTest, MigratesAVersion1StoreAndKeepsItsDedupRecords) {
             "DROP INDEX outbox_expiry; DROP TABLE requests; DROP TABLE request_history; "
             "DROP TABLE attachments; DROP TABLE audit_log; DROP TABLE audit_nodes; DROP TABLE tree_heads; "
             "DROP TABLE cosignatures; DROP TABLE peer_heads; DROP TABLE equivocations; "
-            "DROP TABLE restore_statements; "
+            "DROP TABLE restore_statements; DROP TABLE case_entries; DROP TABLE case_pending; "
+            "DROP TABLE case_reports; "
             "UPDATE meta SET value='1' WHERE key='schema_version'");
   }
   auto s = Store::Open(path);
@@ -213,7 +214,8 @@ TEST_F(StoreTest, MigratesAVersion5AuditLogAndIndexesItsMessageIds) {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     db.exec("DROP INDEX audit_log_by_message; ALTER TABLE audit_log DROP COLUMN message_id; "
             "DROP TABLE cosignatures; DROP TABLE peer_heads; DROP TABLE equivocations; "
-            "DROP TABLE restore_statements; UPDATE meta SET value='5' WHERE key='schema_version'");
+            "DROP TABLE restore_statements; DROP TABLE case_entries; DROP TABLE case_pending; "
+            "DROP TABLE case_reports; UPDATE meta SET value='5' WHERE key='schema_version'");
   }
   auto s = Store::Open(path);
   ASSERT_TRUE(s.ok()) << s.error().message;
