@@ -72,10 +72,16 @@ Status CheckHeaderShape(const wire::CaseEntryHeader& h) {
   if (h.type() == wire::CASE_ENTRY_UNSPECIFIED || !wire::CaseEntryType_IsValid(h.type())) {
     return Malformed("has an unknown type");
   }
+  if (h.epoch() == 0) return Malformed("has epoch 0 (epochs start at 1)");
   const bool membership = h.type() == wire::CASE_MEMBERSHIP;
-  if (h.membership().empty() ? !(membership && h.seq() == 1)
-                             : h.membership().size() != kSha256Bytes) {
-    return Malformed("membership hash is malformed");
+  // Only the lead writes membership entries, and its first entry creates the
+  // case: so for them seq 1, epoch 1 and "no previous membership" coincide.
+  const bool first = membership && h.seq() == 1;
+  if (first ? !h.membership().empty() || h.epoch() != 1
+            : h.membership().size() != kSha256Bytes || (membership && h.epoch() == 1)) {
+    return Malformed(
+        "membership hash or epoch is malformed (only the case's first entry, a membership "
+        "entry with sequence 1, has epoch 1 and no membership hash)");
   }
   if (membership ? !h.nonce().empty() : h.nonce().size() != kXNonceBytes) {
     return Malformed("nonce does not fit its type");
@@ -243,8 +249,8 @@ Result<SecretBytes> UnwrapEpochKey(const SecretBytes& shared, const wire::Wrappe
   return key;
 }
 
-const wire::WrappedEpochKey* FindEpochKey(const wire::CaseMembership& m,
-                                          std::string_view member_fp, uint64_t epoch) {
+const wire::WrappedEpochKey* FindEpochKey(const wire::CaseMembership& m, std::string_view member_fp,
+                                          uint64_t epoch) {
   for (const auto& k : m.keys()) {
     if (k.recipient() == member_fp && k.epoch() == epoch) return &k;
   }
@@ -273,8 +279,7 @@ Result<wire::CaseMembership> ParseMembership(std::string_view body) {
                                               card.error().message);
     }
     if (card->fingerprint != mem.fingerprint()) {
-      return bad("member " + FingerprintText(mem.fingerprint()) +
-                 " carries another node's card");
+      return bad("member " + FingerprintText(mem.fingerprint()) + " carries another node's card");
     }
     if (!members.insert(mem.fingerprint()).second) {
       return bad("names member " + FingerprintText(mem.fingerprint()) + " twice");

@@ -78,8 +78,11 @@ Result<wire::CaseEntryHeader> PeekCaseEntryHeader(std::string_view entry_bytes);
 //   - author is 20 bytes and is the fingerprint of `author_signing_key`;
 //   - seq >= 1; prev is empty if seq == 1, else 32 bytes;
 //   - type is known (not UNSPECIFIED);
-//   - membership is 32 bytes, or empty only for a membership entry with
-//     seq 1 (the case's first entry);
+//   - epoch >= 1;
+//   - the case's first entry is the membership entry with seq 1: it, and
+//     only it, has an empty membership hash, and it starts epoch 1; every
+//     other entry has a 32-byte membership hash, and every later membership
+//     entry an epoch above 1;
 //   - a membership entry has no nonce; any other entry has a 24-byte nonce
 //     and a body of at least a tag (16 bytes).
 // kInvalidArgument if malformed, kUnauthenticated if the signature does not
@@ -128,8 +131,8 @@ Result<SecretBytes> UnwrapEpochKey(const SecretBytes& shared, const wire::Wrappe
 
 // The key of `epoch` wrapped for `member_fp` in `m`, or nullptr. The pointer
 // is into `m`.
-const wire::WrappedEpochKey* FindEpochKey(const wire::CaseMembership& m,
-                                          std::string_view member_fp, uint64_t epoch);
+const wire::WrappedEpochKey* FindEpochKey(const wire::CaseMembership& m, std::string_view member_fp,
+                                          uint64_t epoch);
 
 // ------------------------------------------------------------------ membership
 
@@ -164,9 +167,9 @@ struct MembershipDraft {
   uint64_t seq = 0;        // the lead's sequence number in the case
   std::string prev;        // hash of the lead's entry seq - 1; empty for seq 1
   uint64_t lamport = 0;
-  uint64_t epoch = 0;                // the epoch this entry starts
-  std::string previous_membership;   // hash of the previous membership entry; empty for the first
-  int64_t created_at = 0;            // microseconds since the Unix epoch
+  uint64_t epoch = 0;               // the epoch this entry starts: 1 for the first
+  std::string previous_membership;  // hash of the previous membership entry; empty for the first
+  int64_t created_at = 0;           // microseconds since the Unix epoch
   // Serialized SignedCard of every member of the new epoch, the lead included.
   std::vector<std::string> member_cards;
   // Members removed by this entry: (fingerprint, last accepted seq).

@@ -31,7 +31,7 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   }
   NodeConfig cfg;
   static const std::set<std::string> kSections = {"node", "delivery", "limits", "transport",
-                                                  "audit"};
+                                                  "audit", "cases"};
   for (const auto& [key, value] : tbl) {
     if (!kSections.count(std::string(key.str())) || !value.is_table()) {
       return ConfigError(source, "unknown section [" + std::string(key.str()) + "]");
@@ -108,6 +108,9 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   int64_t head_s = cfg.tree_head_interval_ms / 1000;
   get_int("audit", "tree_head_interval_s", &head_s, 1, 86400, 1);
   cfg.tree_head_interval_ms = head_s * 1000;
+  int64_t sync_s = cfg.case_sync_interval_ms / 1000;
+  get_int("cases", "sync_interval_s", &sync_s, 1, 86400, 1);
+  cfg.case_sync_interval_ms = sync_s * 1000;
   int64_t turn_ms = cfg.turn_budget_us / 1000;
   get_int("limits", "turn_budget_ms", &turn_ms, 1, 1000, 1);
   cfg.turn_budget_us = turn_ms * 1000;
@@ -183,6 +186,9 @@ std::string DefaultConfigText(const std::string& node_id, const std::string& lis
          "\n"
          "[audit]\n"
          "# tree_head_interval_s = 60       # sign a tree head this often when the log grew\n"
+         "\n"
+         "[cases]\n"
+         "# sync_interval_s = 10            # compare case logs with connected members this often\n"
          "\n"
          "[transport]\n"
          "# heartbeat_ivl_ms = 5000\n"

@@ -27,6 +27,7 @@ struct NodeConfig {
   int64_t transfers_per_peer = limits::kDefaultTransfersPerPeer;
   int64_t chunk_window = limits::kDefaultChunkWindow;
   int64_t tree_head_interval_ms = 60'000;  // [audit] tree_head_interval_s
+  int64_t case_sync_interval_ms = 10'000;  // [cases] sync_interval_s
   int64_t commit_batch = limits::kDefaultCommitBatch;
   // Time one loop turn may spend reading frames before it commits and
   // answers (bounds the latency an urgent message sees behind bulk work).

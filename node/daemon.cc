@@ -33,6 +33,7 @@
 #include "keys/strict_parse.h"
 #include "node/clock.h"
 #include "node/audit.h"
+#include "node/cases.h"
 #include "node/config.h"
 #include "node/outbox.h"
 #include "node/store.h"
@@ -145,6 +146,7 @@ class DaemonImpl {
   std::optional<Identity> me;
   std::unique_ptr<Store> store;
   std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<CaseBook> cases;
   std::optional<DaemonLock> lock;
   SystemClock clock;
   zmq::context_t ctx{1};
@@ -191,6 +193,7 @@ class DaemonImpl {
   uint64_t attachment_bytes_received = 0;
   int64_t next_transfer_check_ms = 0;
   int64_t next_head_ms = 0;
+  int64_t next_case_sync_ms = 0;
   int64_t last_head_size = -1;  // size of the latest signed tree head, -1: none
   std::map<std::string, int64_t> last_head_request_ms;  // fp -> monotonic ms
   std::map<std::string, int> unproven_replies;  // fp -> head replies in a row we could not check
@@ -297,6 +300,7 @@ class DaemonImpl {
         spdlog::error("store commit failed, nothing acknowledged: {}", s.error().message);
         // The audit log's state in memory ran ahead of what was rolled back.
         if (auto r = audit->Reload(); !r.ok()) spdlog::error("audit log: {}", r.error().message);
+        if (auto r = cases->Load(); !r.ok()) spdlog::error("cases: {}", r.error().message);
         last_head_size = -1;  // a head signed in this turn may be gone too
       }
     }
@@ -398,6 +402,7 @@ class DaemonImpl {
         }
         ResendQueueTo(peer.row.fingerprint);
         ExchangeHeads(peer);
+        SyncCasesWith(peer);
         break;
       case wire::Frame::kHold:  // the peer lacks a predecessor
         ResendQueueTo(peer.row.fingerprint);
@@ -407,6 +412,8 @@ class DaemonImpl {
       case wire::Frame::kHeadRequest: HandleHeadRequest(peer, frame.head_request()); break;
       case wire::Frame::kHeadReply: HandleHeadReply(peer, frame.head_reply()); break;
       case wire::Frame::kCosign: HandleCosign(peer, frame.cosign()); break;
+      case wire::Frame::kCaseSync: HandleCaseSync(peer, frame.case_sync()); break;
+      case wire::Frame::kCaseEntries: HandleCaseEntries(peer, frame.case_entries()); break;
       default: Refuse(peer, "frame without a known body"); break;
     }
   }
@@ -549,6 +556,377 @@ class DaemonImpl {
     ROG_ASSIGN_OR_RETURN(auto latest, store->LatestTreeHead());
     if (!latest) return MakeError(Code::kInternal, "no tree head after signing one");
     return *latest;
+  }
+
+  // ------------------------------------------------------------ cases
+  // Anti-entropy (SPEC 8, docs/protocol.md 23): a CaseSync names the latest
+  // entry per author the sender holds; the receiver sends what the sender
+  // lacks (at most kCaseSyncBudget entries, then `more`), and answers with
+  // its own CaseSync when the sender holds what it lacks. Every entry,
+  // live or caught up, relayed or not, goes through CaseBook::Accept.
+
+  static constexpr int kCaseSyncBudget = 512;
+  static constexpr int kCaseEntriesPerFrame = 64;
+
+  bool IsCaseTarget(const CaseState& c, const std::string& fp) const {
+    const auto targets = c.SyncTargets();
+    return std::find(targets.begin(), targets.end(), fp) != targets.end();
+  }
+
+  void SendCaseSync(const Peer& peer, const CaseState& c, bool reply) {
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    auto* sync = f.mutable_case_sync();
+    sync->set_case_id(c.id);
+    sync->set_reply(reply);
+    for (const auto& [author, head] : c.heads) {
+      auto* h = sync->add_heads();
+      h->set_author(author);
+      h->set_seq(static_cast<uint64_t>(head.first));
+      h->set_hash(head.second);
+    }
+    QueueToPeer(peer, f);
+  }
+
+  void SyncCasesWith(const Peer& peer) {
+    for (const auto& [id, c] : cases->cases()) {
+      if (!c.epochs.empty() && IsCaseTarget(c, peer.row.fingerprint)) SendCaseSync(peer, c, false);
+    }
+  }
+
+  // After a local change: the new entry to every member now, and a sync
+  // (a new member lacks the whole history).
+  void PushCaseEntry(const std::string& case_id, const std::string& hash) {
+    const CaseState* c = cases->Find(case_id);
+    if (c == nullptr) return;
+    const auto& head = c->heads.find(me->fingerprint());
+    if (head == c->heads.end() || head->second.second != hash) return;
+    auto row = store->FindCaseEntry(case_id, me->fingerprint(), head->second.first);
+    if (!row.ok() || !row->has_value()) return;
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    f.mutable_case_entries()->set_case_id(case_id);
+    f.mutable_case_entries()->add_entries((*row)->entry);
+    for (const auto& fp : c->SyncTargets()) {
+      const Peer* p = ActivePeer(fp);
+      if (p == nullptr) continue;
+      QueueToPeer(*p, f);
+      SendCaseSync(*p, *c, false);
+    }
+  }
+
+  void HandleCaseSync(const Peer& peer, const wire::CaseSync& sync) {
+    const CaseState* c = cases->Find(sync.case_id());
+    if (c == nullptr || c->epochs.empty()) {
+      // A case we do not hold yet (we were just invited): ask for it all.
+      if (!sync.reply()) {
+        wire::Frame f;
+        f.set_protocol(kProtocolVersion);
+        f.mutable_case_sync()->set_case_id(sync.case_id());
+        f.mutable_case_sync()->set_reply(true);
+        QueueToPeer(peer, f);
+      }
+      return;
+    }
+    const std::string& fp = peer.row.fingerprint;
+    if (!IsCaseTarget(*c, fp)) {
+      Refuse(peer, "case sync for " + c->id + " from a node that is not a member");
+      return;
+    }
+    const bool member = c->IsMember(fp);
+    const uint64_t latest_epoch = c->latest().epoch;
+    std::map<std::string, std::pair<uint64_t, std::string>> theirs;
+    for (const auto& h : sync.heads()) theirs[h.author()] = {h.seq(), h.hash()};
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    auto* out = f.mutable_case_entries();
+    out->set_case_id(c->id);
+    int budget = kCaseSyncBudget;
+    bool more = false;
+    auto flush = [&](bool last) {
+      if (out->entries_size() == 0 && !last) return;
+      if (last) out->set_more(more);
+      if (out->entries_size() > 0 || more) QueueToPeer(peer, f);
+      out->clear_entries();
+    };
+    bool they_have_more = false;
+    for (const auto& [author, head] : theirs) {
+      auto mine = c->heads.find(author);
+      if (mine == c->heads.end() || static_cast<int64_t>(head.first) > mine->second.first) {
+        they_have_more = true;
+      }
+    }
+    for (const auto& [author, head] : c->heads) {
+      const auto their = theirs.find(author);
+      const int64_t from = their == theirs.end() ? 1 : static_cast<int64_t>(their->second.first);
+      // The same sequence, another entry: ours goes out so they see the fork.
+      const bool fork = their != theirs.end() && from == head.first &&
+                        their->second.second != head.second;
+      int64_t next = fork ? from : (their == theirs.end() ? 1 : from + 1);
+      while (next <= head.first) {
+        if (budget <= 0) {
+          more = true;
+          break;
+        }
+        auto rows = store->CaseEntriesFrom(c->id, author, next,
+                                           std::min(budget, kCaseEntriesPerFrame));
+        if (!rows.ok() || rows->empty()) break;
+        for (const auto& row : *rows) {
+          next = row.seq + 1;
+          // A removed member gets what it could read, and its removal.
+          const bool readable = member || static_cast<uint64_t>(row.epoch) < latest_epoch ||
+                                row.type == wire::CASE_MEMBERSHIP;
+          if (!readable) continue;
+          out->add_entries(row.entry);
+          --budget;
+        }
+        if (out->entries_size() >= kCaseEntriesPerFrame) flush(false);
+      }
+    }
+    flush(true);
+    if (!sync.reply() && they_have_more) SendCaseSync(peer, *c, true);
+  }
+
+  void HandleCaseEntries(const Peer& peer, const wire::CaseEntries& e) {
+    if (e.entries_size() > 4 * kCaseEntriesPerFrame) {
+      Refuse(peer, "case entries frame with " + std::to_string(e.entries_size()) + " entries");
+      return;
+    }
+    if (!EnsureTx().ok()) return;
+    const int64_t now = clock.NowMicros();
+    for (const auto& bytes : e.entries()) {
+      auto r = cases->Accept(bytes, now);
+      if (!r.ok()) {
+        spdlog::error("case entry from {}: {}", peer.row.node_id, r.error().message);
+        return;
+      }
+      if (r->outcome == CaseBook::Outcome::kRefused && r->case_id.empty()) {
+        Refuse(peer, "case entry refused: " + r->reason);
+      }
+    }
+    if (e.more()) {
+      if (const CaseState* c = cases->Find(e.case_id()); c != nullptr && !c->epochs.empty()) {
+        SendCaseSync(peer, *c, false);
+      } else {
+        wire::Frame f;
+        f.set_protocol(kProtocolVersion);
+        f.mutable_case_sync()->set_case_id(e.case_id());
+        QueueToPeer(peer, f);
+      }
+    }
+  }
+
+  // An evidence item's files travel as one message to the case's other
+  // members (chunked and resumable like any attachment); the entry names
+  // them by SHA-256 and the message id.
+  Status SendCaseAttachments(const CaseState& c, const control::CaseCommand& cmd,
+                             wire::CaseBody* body) {
+    control::SendRequest req;
+    for (const auto& [fp, card] : c.latest().members) {
+      if (fp != me->fingerprint()) req.add_to(card.node_id());
+    }
+    if (req.to().empty()) {
+      return MakeError(Code::kFailedPrecondition, "case " + c.id + " has no other member to send to");
+    }
+    req.set_subject("evidence for case " + c.id);
+    req.set_kind(wire::KIND_INFO);
+    req.set_case_id(c.id);
+    req.set_message_id(cmd.message_id());
+    *req.mutable_attachments() = cmd.attachments();
+    ROG_ASSIGN_OR_RETURN(std::string id, Send(req));
+    for (const auto& a : cmd.attachments()) {
+      auto* ref = body->add_attachments();
+      ref->set_name(a.name());
+      ref->set_size(a.size());
+      ref->set_sha256(a.sha256());
+      ref->set_chunk_size(a.chunk_size());
+    }
+    body->set_attachments_message(id);
+    return {};
+  }
+
+  // The node id of a case member (or of a peer), else the fingerprint text.
+  std::string CaseName(const CaseState& c, const std::string& fp) const {
+    for (auto it = c.epochs.rbegin(); it != c.epochs.rend(); ++it) {
+      auto m = it->second.members.find(fp);
+      if (m != it->second.members.end()) return m->second.node_id();
+    }
+    return NameOf(fp);
+  }
+
+  // A member's fingerprint from its node id: the case's members first, then
+  // the roster.
+  std::optional<std::string> CaseMemberByName(const CaseState* c, const std::string& id) const {
+    if (c != nullptr) {
+      for (auto it = c->epochs.rbegin(); it != c->epochs.rend(); ++it) {
+        for (const auto& [fp, card] : it->second.members) {
+          if (card.node_id() == id) return fp;
+        }
+      }
+    }
+    auto p = by_id.find(id);
+    if (p != by_id.end()) return p->second;
+    return std::nullopt;
+  }
+
+  static const char* CaseTypeName(int type) {
+    switch (type) {
+      case wire::CASE_MEMBERSHIP: return "membership";
+      case wire::CASE_NOTE: return "note";
+      case wire::CASE_TASK: return "task";
+      case wire::CASE_EVIDENCE: return "evidence";
+      case wire::CASE_STATUS: return "status";
+      default: return "unknown";
+    }
+  }
+
+  Status CaseCommand(const control::CaseCommand& cmd, control::CaseResult* out, bool* changed) {
+    const int64_t now = clock.NowMicros();
+    const std::string& op = cmd.op();
+    if (op == "list") {
+      for (const auto& [id, c] : cases->cases()) {
+        if (c.epochs.empty()) continue;
+        bool ever = false;
+        for (const auto& [e, ep] : c.epochs) ever = ever || ep.members.count(me->fingerprint());
+        if (!ever) continue;
+        auto* info = out->add_cases();
+        info->set_id(id);
+        info->set_title(c.title);
+        info->set_lead(CaseName(c, c.lead));
+        for (const auto& [fp, card] : c.latest().members) info->add_members(card.node_id());
+        info->set_epoch(c.latest().epoch);
+        info->set_removed(!c.IsMember(me->fingerprint()));
+        uint64_t entries = 0;
+        for (const auto& [a, h] : c.heads) entries += static_cast<uint64_t>(h.first);
+        info->set_entries(entries);
+        if (auto n = store->CountCasePending(id); n.ok()) info->set_waiting(static_cast<uint64_t>(*n));
+        if (auto reports = store->CaseReports(id); reports.ok()) {
+          for (const auto& r : *reports) {
+            auto* ri = info->add_reports();
+            ri->set_at(r.at);
+            ri->set_kind(r.kind);
+            ri->set_detail(r.detail);
+          }
+        }
+      }
+      return {};
+    }
+    if (op == "create") {
+      if (cmd.title().empty()) return MakeError(Code::kInvalidArgument, "a case needs a title");
+      std::vector<std::string> cards;
+      for (const auto& m : cmd.members()) {
+        auto fp = CaseMemberByName(nullptr, m);
+        const Peer* p = fp ? ActivePeer(*fp) : nullptr;
+        if (p == nullptr) {
+          return MakeError(Code::kNotFound, "unknown member " + m,
+                           "add its card first with `rogatory peer add`");
+        }
+        cards.push_back(p->row.card);
+      }
+      ROG_RETURN_IF_ERROR(EnsureTx());
+      ROG_ASSIGN_OR_RETURN(std::string id, cases->Create(cmd.title(), cards, now));
+      out->set_id(id);
+      *changed = true;
+      spdlog::info("created case {} with {} member(s)", id, cards.size() + 1);
+      if (const CaseState* c = cases->Find(id)) PushCaseEntry(id, c->heads.at(me->fingerprint()).second);
+      return {};
+    }
+    const CaseState* c = cases->Find(cmd.case_id());
+    if (c == nullptr || c->epochs.empty()) {
+      return MakeError(Code::kNotFound, "no case " + cmd.case_id() + " on this node",
+                       "see `rogatory case list`");
+    }
+    if (op == "log") {
+      ROG_ASSIGN_OR_RETURN(auto rows, store->CaseLog(c->id));
+      for (const auto& row : rows) {
+        auto* e = out->add_entries();
+        e->set_author(CaseName(*c, row.author));
+        e->set_author_fingerprint(FingerprintText(row.author));
+        e->set_seq(static_cast<uint64_t>(row.seq));
+        e->set_type(CaseTypeName(row.type));
+        e->set_created_at(row.created_at);
+        e->set_lamport(static_cast<uint64_t>(row.lamport));
+        e->set_hash(row.hash);
+        e->set_epoch(static_cast<uint64_t>(row.epoch));
+        if (row.type == wire::CASE_MEMBERSHIP) {
+          e->set_readable(true);
+          auto ep = c->epochs.find(static_cast<uint64_t>(row.epoch));
+          if (ep != c->epochs.end() && ep->second.hash == row.hash) {
+            for (const auto& [fp, card] : ep->second.members) e->add_members(card.node_id());
+            for (const auto& fp : ep->second.removed) e->add_removed(CaseName(*c, fp));
+          }
+          continue;
+        }
+        auto body = cases->Open(row);
+        e->set_readable(body.has_value());
+        if (!body) continue;
+        e->set_text(body->text().empty() ? body->status() : body->text());
+        if (!body->assignee().empty()) e->set_assignee(CaseName(*c, body->assignee()));
+        e->set_task_state(body->task_state());
+        for (const auto& a : body->attachments()) {
+          auto* ai = e->add_attachments();
+          ai->set_name(a.name());
+          ai->set_size(a.size());
+          ai->set_sha256(a.sha256());
+        }
+        e->set_attachments_message(body->attachments_message());
+      }
+      return {};
+    }
+    ROG_RETURN_IF_ERROR(EnsureTx());
+    std::string hash;
+    if (op == "invite" || op == "remove") {
+      if (cmd.members_size() != 1) return MakeError(Code::kInvalidArgument, "name one member");
+      auto fp = CaseMemberByName(op == "remove" ? c : nullptr, cmd.members(0));
+      if (!fp) return MakeError(Code::kNotFound, "unknown member " + cmd.members(0));
+      if (op == "invite") {
+        const Peer* p = ActivePeer(*fp);
+        if (p == nullptr) {
+          return MakeError(Code::kNotFound, "unknown member " + cmd.members(0),
+                           "add its card first with `rogatory peer add`");
+        }
+        ROG_ASSIGN_OR_RETURN(hash, cases->Invite(c->id, p->row.card, now));
+      } else {
+        ROG_ASSIGN_OR_RETURN(hash, cases->Remove(c->id, *fp, now));
+      }
+      spdlog::info("case {}: {} {}", c->id, op == "invite" ? "invited" : "removed",
+                   cmd.members(0));
+    } else if (op == "post") {
+      wire::CaseBody body;
+      body.set_text(cmd.text());
+      wire::CaseEntryType type = wire::CASE_NOTE;
+      if (cmd.type() == "task") {
+        type = wire::CASE_TASK;
+        if (!cmd.assignee().empty()) {
+          auto fp = CaseMemberByName(c, cmd.assignee());
+          if (!fp || !c->IsMember(*fp)) {
+            return MakeError(Code::kNotFound, cmd.assignee() + " is not a member of case " + c->id);
+          }
+          body.set_assignee(*fp);
+        }
+        body.set_task_state(cmd.task_state().empty() ? "open" : cmd.task_state());
+      } else if (cmd.type() == "evidence") {
+        type = wire::CASE_EVIDENCE;
+      } else if (cmd.type() == "status") {
+        type = wire::CASE_STATUS;
+        body.set_status(cmd.text());
+        body.clear_text();
+      } else if (!cmd.type().empty() && cmd.type() != "note") {
+        return MakeError(Code::kInvalidArgument, "unknown entry type " + cmd.type(),
+                         "use note, task, evidence or status");
+      }
+      if (cmd.attachments_size() > 0) {
+        ROG_RETURN_IF_ERROR(SendCaseAttachments(*c, cmd, &body));
+        if (type == wire::CASE_NOTE) type = wire::CASE_EVIDENCE;
+      }
+      ROG_ASSIGN_OR_RETURN(hash, cases->Post(c->id, type, body, now));
+    } else {
+      return MakeError(Code::kInvalidArgument, "unknown case command " + op);
+    }
+    out->set_id(ToHex(hash));
+    *changed = true;
+    PushCaseEntry(c->id, hash);
+    return {};
   }
 
   // ------------------------------------------------------------ witnessing
@@ -1930,6 +2308,12 @@ class DaemonImpl {
         if (!peer.revoked() && IsConnected(fp, now_ms)) ExchangeHeads(peer);
       }
     }
+    if (now_ms >= next_case_sync_ms) {
+      next_case_sync_ms = now_ms + cfg.case_sync_interval_ms;
+      for (const auto& [fp, peer] : peers) {
+        if (!peer.revoked() && IsConnected(fp, now_ms)) SyncCasesWith(peer);
+      }
+    }
     auto pruned = store->PruneSeen(clock.NowMicros() - cfg.clock_allowance_us);
     if (pruned.ok() && *pruned > 0) spdlog::info("pruned {} dedup records", *pruned);
   }
@@ -2130,6 +2514,13 @@ class DaemonImpl {
         } else {
           SetError(r, head.error());
         }
+        break;
+      }
+      case control::ControlRequest::kCaseCommand: {
+        bool changed = false;
+        auto st = CaseCommand(req.case_command(), r->mutable_case_result(), &changed);
+        if (!st.ok()) SetError(r, st.error());
+        pc->needs_commit = changed;
         break;
       }
       case control::ControlRequest::kFetch: {
@@ -2931,6 +3322,14 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
   }
   ROG_ASSIGN_OR_RETURN(impl->store, Store::Open(home.store()));
   ROG_ASSIGN_OR_RETURN(impl->audit, AuditLog::Load(impl->store.get()));
+  DaemonImpl* raw = impl.get();
+  impl->cases = std::make_unique<CaseBook>(
+      impl->store.get(), &*impl->me,
+      [raw](const std::string& case_id, const std::string& author, const std::string& hash) {
+        auto index = raw->LogAudit(wire::LOG_CASE_ENTRY, case_id, author, "", hash);
+        return index.ok() ? Status{} : Status{index.error()};
+      });
+  ROG_RETURN_IF_ERROR(impl->cases->Load());
   ROG_ASSIGN_OR_RETURN(auto latest_head, impl->store->LatestTreeHead());
   if (latest_head) impl->last_head_size = latest_head->size;
   ROG_RETURN_IF_ERROR(impl->LoadRoster());

@@ -477,6 +477,72 @@ int Submit(const Home& home, const control::ControlRequest& req, Msg* m,
   return wait ? WaitFor(home, resp->sent_id()) : kExitOk;
 }
 
+// `case ...` (SPEC 8): one control command; `post` stages its attachments
+// first, like `send`.
+struct CaseArgs {
+  std::string op, case_id, title, members, member, type = "note", text, file, assignee, state;
+  std::vector<std::string> attach;
+  bool text_set = false;
+  bool json = false;
+};
+
+int RunCase(const Home& home, const CaseArgs& a) {
+  control::ControlRequest req;
+  auto* c = req.mutable_case_command();
+  c->set_op(a.op);
+  c->set_case_id(a.case_id);
+  if (a.op == "create") {
+    c->set_title(a.title);
+    std::stringstream ids(a.members);
+    for (std::string id; std::getline(ids, id, ',');) {
+      if (!id.empty()) c->add_members(id);
+    }
+  } else if (a.op == "invite" || a.op == "remove") {
+    c->add_members(a.member);
+  }
+  Staged staged(home);
+  if (a.op == "post") {
+    if (a.text_set == !a.file.empty()) {
+      return Fail("give the entry's text exactly once: --text TEXT or --file FILE", {}, kExitUsage);
+    }
+    std::string text = a.text;
+    if (!a.file.empty()) {
+      auto t = ReadFile(a.file, "entry file");
+      if (!t.ok()) return Fail(t.error());
+      text = std::move(*t);
+    }
+    c->set_type(a.type);
+    c->set_text(text);
+    c->set_task_state(a.state);
+    if (!a.assignee.empty() && a.type != "task") {
+      return Fail("--assign is for tasks", "add --type task", kExitUsage);
+    }
+    c->set_assignee(a.assignee);
+    if (!a.attach.empty()) {
+      c->set_message_id(NewMessageId(SystemClock().NowMicros()));
+      if (auto st = staged.AddAll(a.attach, c->message_id()); !st.ok()) return Fail(st.error());
+      staged.CopyTo(c->mutable_attachments());
+    }
+  }
+  int code = kExitOk;
+  auto resp = Call(home, req, &code);
+  if (!resp) return code;
+  staged.Keep();
+  const auto& r = resp->case_result();
+  if (a.op == "log") {
+    if (a.json) PrintJson(CaseLogJson(r));
+    else std::cout << CaseLogText(r);
+  } else if (a.op == "list") {
+    if (a.json) PrintJson(CaseListJson(r));
+    else std::cout << CaseListText(r);
+  } else if (a.json) {
+    PrintJson({{"id", r.id()}});
+  } else if (!r.id().empty()) {
+    std::cout << r.id() << "\n";
+  }
+  return kExitOk;
+}
+
 int RunSend(const Home& home, const SendArgs& a) {
   const int sources = (a.body_set ? 1 : 0) + (!a.body_file.empty() ? 1 : 0) +
                       (!a.stdin_marker.empty() ? 1 : 0);
@@ -972,6 +1038,65 @@ int Main(int argc, char** argv) {
   auto* request_list = request_cmd->add_subcommand("list", "requests with state, history, deadlines");
   request_list->add_flag("--json", json, "print JSON");
   request_list->callback([&] { exit_code = RunRequestList(home(), json); });
+
+  CaseArgs case_args;
+  auto* case_cmd = app.add_subcommand("case", "joint investigations: cases shared by member authorities");
+  case_cmd->require_subcommand(1);
+  case_cmd->fallthrough();
+  auto* case_create = case_cmd->add_subcommand("create", "create a case; this node leads it");
+  case_create->add_option("TITLE", case_args.title, "case title")->required();
+  case_create->add_option("--members", case_args.members, "member node ids, ID[,ID...], other than the lead")
+      ->required();
+  case_create->add_flag("--json", case_args.json, "print JSON");
+  case_create->callback([&] {
+    case_args.op = "create";
+    exit_code = RunCase(home(), case_args);
+  });
+  auto* case_invite = case_cmd->add_subcommand("invite", "add a member (lead only)");
+  case_invite->add_option("CASE", case_args.case_id, "case id")->required();
+  case_invite->add_option("ID", case_args.member, "node id")->required();
+  case_invite->callback([&] {
+    case_args.op = "invite";
+    exit_code = RunCase(home(), case_args);
+  });
+  auto* case_remove = case_cmd->add_subcommand("remove", "remove a member (lead only); a new key epoch starts");
+  case_remove->add_option("CASE", case_args.case_id, "case id")->required();
+  case_remove->add_option("ID", case_args.member, "node id")->required();
+  case_remove->callback([&] {
+    case_args.op = "remove";
+    exit_code = RunCase(home(), case_args);
+  });
+  auto* case_post = case_cmd->add_subcommand("post", "add a signed, encrypted entry to a case");
+  case_post->add_option("CASE", case_args.case_id, "case id")->required();
+  case_post->add_option("--text", case_args.text, "the entry's text")
+      ->each([&](const std::string&) { case_args.text_set = true; });
+  case_post->add_option("--file", case_args.file, "read the entry's text from FILE")
+      ->check(CLI::ExistingFile);
+  case_post->add_option("--type", case_args.type, "note (default), task, evidence, status")
+      ->check(CLI::IsMember({"note", "task", "evidence", "status"}));
+  case_post->add_option("--assign", case_args.assignee, "task: the member node id it is assigned to");
+  case_post->add_option("--state", case_args.state, "task: open (default), done, cancelled")
+      ->check(CLI::IsMember({"open", "done", "cancelled"}));
+  case_post->add_option("--attach", case_args.attach, "attach FILE (repeatable): an evidence item")
+      ->check(CLI::ExistingFile);
+  case_post->add_flag("--json", case_args.json, "print JSON");
+  case_post->callback([&] {
+    case_args.op = "post";
+    exit_code = RunCase(home(), case_args);
+  });
+  auto* case_log = case_cmd->add_subcommand("log", "a case's entries, in the order every member shows");
+  case_log->add_option("CASE", case_args.case_id, "case id")->required();
+  case_log->add_flag("--json", case_args.json, "print JSON");
+  case_log->callback([&] {
+    case_args.op = "log";
+    exit_code = RunCase(home(), case_args);
+  });
+  auto* case_list = case_cmd->add_subcommand("list", "cases this node is or was a member of");
+  case_list->add_flag("--json", case_args.json, "print JSON");
+  case_list->callback([&] {
+    case_args.op = "list";
+    exit_code = RunCase(home(), case_args);
+  });
 
   auto* audit_cmd = app.add_subcommand("audit", "the node's tamper-evident audit log");
   audit_cmd->require_subcommand(1);

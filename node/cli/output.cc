@@ -421,4 +421,100 @@ std::string VerifyText(const VerifyReport& r) {
   return os.str();
 }
 
+ordered_json CaseLogJson(const control::CaseResult& r) {
+  ordered_json out = ordered_json::array();
+  for (const auto& e : r.entries()) {
+    ordered_json j;
+    j["author"] = e.author();
+    j["seq"] = e.seq();
+    j["type"] = e.type();
+    j["text"] = e.text();
+    j["created_at"] = Rfc3339(e.created_at());
+    j["lamport"] = e.lamport();
+    j["hash"] = ToHex(e.hash());
+    j["epoch"] = e.epoch();
+    j["author_fingerprint"] = e.author_fingerprint();
+    if (e.type() == "membership") {
+      j["members"] = e.members();
+      j["removed"] = e.removed();
+    }
+    if (e.type() == "task") {
+      j["assignee"] = e.assignee();
+      j["task_state"] = e.task_state();
+    }
+    if (e.attachments_size() > 0) {
+      j["attachments"] = ordered_json::array();
+      for (const auto& a : e.attachments()) {
+        j["attachments"].push_back(
+            {{"name", a.name()}, {"size", a.size()}, {"sha256", ToHex(a.sha256())}});
+      }
+      j["attachments_message"] = e.attachments_message();
+    }
+    if (!e.readable()) j["readable"] = false;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+std::string CaseLogText(const control::CaseResult& r) {
+  std::ostringstream os;
+  for (const auto& e : r.entries()) {
+    os << Rfc3339(e.created_at()) << "  " << e.author() << " #" << e.seq() << " " << e.type();
+    if (e.type() == "membership") {
+      os << ": epoch " << e.epoch() << ", members";
+      for (const auto& m : e.members()) os << " " << m;
+      for (const auto& m : e.removed()) os << " (removed " << m << ")";
+    } else if (!e.readable()) {
+      os << ": (not readable on this node)";
+    } else {
+      if (e.type() == "task") {
+        os << " [" << e.task_state() << (e.assignee().empty() ? "" : ", " + e.assignee()) << "]";
+      }
+      os << ": " << e.text();
+      for (const auto& a : e.attachments()) {
+        os << "\n      attachment " << a.name() << " (" << a.size() << " bytes, sha256 "
+           << ToHex(a.sha256()) << ") in message " << e.attachments_message();
+      }
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+ordered_json CaseListJson(const control::CaseResult& r) {
+  ordered_json out = ordered_json::array();
+  for (const auto& c : r.cases()) {
+    ordered_json reports = ordered_json::array();
+    for (const auto& rep : c.reports()) {
+      reports.push_back({{"at", Rfc3339(rep.at())}, {"kind", rep.kind()}, {"detail", rep.detail()}});
+    }
+    out.push_back({{"id", c.id()},
+                   {"title", c.title()},
+                   {"lead", c.lead()},
+                   {"members", c.members()},
+                   {"epoch", c.epoch()},
+                   {"removed", c.removed()},
+                   {"entries", c.entries()},
+                   {"waiting", c.waiting()},
+                   {"reports", reports}});
+  }
+  return out;
+}
+
+std::string CaseListText(const control::CaseResult& r) {
+  std::ostringstream os;
+  for (const auto& c : r.cases()) {
+    os << c.id() << "  " << c.title() << "  lead " << c.lead() << ", members";
+    for (const auto& m : c.members()) os << " " << m;
+    os << ", " << c.entries() << " entries";
+    if (c.removed()) os << ", THIS NODE WAS REMOVED";
+    os << "\n";
+    for (const auto& rep : c.reports()) {
+      os << "  refused (" << rep.kind() << ") " << Rfc3339(rep.at()) << ": " << rep.detail()
+         << "\n";
+    }
+  }
+  return os.str();
+}
+
 }  // namespace rogatory::cli

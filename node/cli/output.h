@@ -29,4 +29,10 @@ std::string ShowText(const control::MessageInfo& m);
 std::string StatusText(const control::StatusResponse& s);
 std::string VerifyText(const VerifyReport& r);
 
+// `case log` / `case list` (SPEC 6 field names).
+nlohmann::ordered_json CaseLogJson(const control::CaseResult& r);
+std::string CaseLogText(const control::CaseResult& r);
+nlohmann::ordered_json CaseListJson(const control::CaseResult& r);
+std::string CaseListText(const control::CaseResult& r);
+
 }  // namespace rogatory::cli
