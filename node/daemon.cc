@@ -607,10 +607,12 @@ class DaemonImpl {
     f.set_protocol(kProtocolVersion);
     f.mutable_case_entries()->set_case_id(case_id);
     f.mutable_case_entries()->add_entries((*row)->entry);
+    const bool membership = (*row)->type == wire::CASE_MEMBERSHIP;
     for (const auto& fp : c->SyncTargets()) {
       const Peer* p = ActivePeer(fp);
       if (p == nullptr) continue;
-      QueueToPeer(*p, f);
+      // A removed member gets its removal, never what is written after it.
+      if (membership || c->IsMember(fp)) QueueToPeer(*p, f);
       SendCaseSync(*p, *c, false);
     }
   }
