@@ -225,5 +225,43 @@ TEST_F(CaseTest, ARemovedMemberReadsNothingNewAndANewMemberReadsEverything) {
   EXPECT_EQ(Log(d, id), Log(a, id));
 }
 
+TEST_F(CaseTest, ConcurrentPostingWhileLinksFlapConvergesToOneLog) {
+  const int rounds = EnvInt("ROGATORY_CASE_FLAP_ROUNDS", 6);
+  for (Node* n : {&a, &b, &c}) n->Start();
+  const std::string id = Create("de-bka,nl-om");
+  ASSERT_TRUE(WaitFor([&] { return HasEntries(b, id, 1) && HasEntries(c, id, 1); }));
+  Node* nodes[] = {&a, &b, &c};
+  size_t posted = 1;
+  for (int r = 0; r < rounds; ++r) {
+    // Everyone posts without waiting for the others...
+    for (Node* n : nodes) {
+      Post(*n, id, n->id() + " round " + std::to_string(r));
+      ++posted;
+    }
+    // ...then one node's links go down hard (killed), the others post on,
+    // and it comes back.
+    Node* down = nodes[r % 3];
+    down->Kill();
+    for (Node* n : nodes) {
+      if (n == down) continue;
+      Post(*n, id, n->id() + " while " + down->id() + " is down, round " + std::to_string(r));
+      ++posted;
+    }
+    down->Start();
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return HasEntries(a, id, posted) && HasEntries(b, id, posted) && HasEntries(c, id, posted);
+  }, std::chrono::seconds(60))) << Log(a, id).size() << " " << Log(b, id).size() << " "
+                                << Log(c, id).size() << " of " << posted;
+  const auto la = Log(a, id);
+  EXPECT_EQ(la, Log(b, id));
+  EXPECT_EQ(la, Log(c, id));
+  // Ordered by Lamport counter, then author and sequence: never by arrival.
+  for (size_t i = 1; i < la.size(); ++i) {
+    EXPECT_LE(la[i - 1]["lamport"].get<uint64_t>(), la[i]["lamport"].get<uint64_t>());
+  }
+  for (Node* n : nodes) EXPECT_TRUE(CaseInfo(*n, id)["reports"].empty()) << n->id();
+}
+
 }  // namespace
 }  // namespace rogatory::test

@@ -1,9 +1,11 @@
 // Adversarial tests against a real rogatoryd: a hostile client in this test
 // speaks the wire protocol over its own CURVE connection and crafts frames.
 #include <gtest/gtest.h>
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <sodium.h>
 
 #include <fstream>
+#include <set>
 
 #include <zmq.hpp>
 
@@ -17,6 +19,7 @@
 #include "keys/receipt.h"
 #include "keys/strict_parse.h"
 #include "keys/tree_head.h"
+#include "keys/case_entry.h"
 #include "tests/functional/harness.h"
 
 namespace rogatory::test {
@@ -427,6 +430,87 @@ TEST_F(HostilePeerTest, APeerShowingTwoHistoriesIsCosignedOnceThenCaughtWithEvid
   for (const auto& p : b->Json({"status", "--json"})["peers"]) {
     if (p["id"] == "hostile-peer") EXPECT_EQ(p["log_size"], 4);
   }
+}
+
+// A case entry by `author` (any ciphertext: relays check signatures only).
+std::string CaseEntryBy(const Identity& author, const std::string& case_id, uint64_t seq,
+                        const std::string& prev, const std::string& membership,
+                        wire::CaseEntryType type, const std::string& body) {
+  wire::CaseEntryHeader h;
+  h.set_version(1);
+  h.set_case_id(case_id);
+  h.set_author(author.fingerprint());
+  h.set_seq(seq);
+  h.set_prev(prev);
+  h.set_lamport(10 + seq);
+  h.set_epoch(type == wire::CASE_MEMBERSHIP ? 2 : 1);
+  h.set_membership(membership);
+  h.set_type(type);
+  h.set_created_at(SystemClock_Now());
+  if (type != wire::CASE_MEMBERSHIP) h.set_nonce(std::string(24, 'n'));
+  return SignCaseEntry(h, body, author.signing());
+}
+
+std::string CaseEntriesFrame(const std::string& case_id, const std::vector<std::string>& entries) {
+  wire::Frame f;
+  f.set_protocol(1);
+  f.mutable_case_entries()->set_case_id(case_id);
+  for (const auto& e : entries) f.mutable_case_entries()->add_entries(e);
+  return SerializeCanonical(f);
+}
+
+TEST_F(HostilePeerTest, CaseEntriesByANonMemberANonLeadOrAForkAreRefusedAndReported) {
+  auto created = b->Cli({"case", "create", "Joint team", "--members", "hostile-peer", "--json"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string id = nlohmann::json::parse(created.out)["id"];
+  const auto log = b->Json({"case", "log", id, "--json"});
+  ASSERT_EQ(log.size(), 1u);
+  std::string membership;
+  {
+    SQLite::Database db(b->home() + "/store.db");
+    SQLite::Statement q(db, "SELECT hash FROM case_entries WHERE type = 1");
+    ASSERT_TRUE(q.executeStep());
+    membership.assign(static_cast<const char*>(q.getColumn(0).getBlob()),
+                      static_cast<size_t>(q.getColumn(0).getBytes()));
+  }
+  ASSERT_EQ(ToHex(membership), log[0]["hash"]);
+  const std::string ciphertext = RandomBytes(40);
+  // other-peer is in b's roster but not in the case.
+  const std::string foreign =
+      CaseEntryBy(*other, id, 1, "", membership, wire::CASE_NOTE, ciphertext);
+  // The hostile peer, a member, signs two different entries with sequence 1.
+  const std::string first = CaseEntryBy(*hostile, id, 1, "", membership, wire::CASE_NOTE, ciphertext);
+  const std::string second =
+      CaseEntryBy(*hostile, id, 1, "", membership, wire::CASE_NOTE, RandomBytes(40));
+  // And then changes the membership: only the lead may.
+  wire::CaseMembership m;
+  m.set_version(1);
+  const std::string coup = CaseEntryBy(*hostile, id, 2, CaseEntryHash(first), membership,
+                                       wire::CASE_MEMBERSHIP, SerializeCanonical(m));
+  client->SendRaw(CaseEntriesFrame(id, {foreign, first, second, coup}));
+  Barrier();
+  ASSERT_TRUE(WaitFor([&] {
+    const auto list = b->Json({"case", "list", "--json"});
+    return !list.empty() && list[0]["reports"].size() == 3;
+  })) << b->Json({"case", "list", "--json"}).dump();
+  const auto reports = b->Json({"case", "list", "--json"})[0]["reports"];
+  std::set<std::string> kinds;
+  for (const auto& r : reports) kinds.insert(r["kind"].get<std::string>());
+  EXPECT_EQ(kinds, (std::set<std::string>{"not_member", "not_lead", "fork"}));
+  EXPECT_TRUE(b->WaitLog("refused entry (fork): hostile-peer signed two different entries"))
+      << b->Log();
+  // The first of the two forked entries stands; nothing else went in.
+  const auto after = b->Json({"case", "log", id, "--json"});
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[1]["author"], "hostile-peer");
+  EXPECT_EQ(after[1]["hash"], ToHex(CaseEntryHash(first)));
+  // The fork's evidence holds both signed entries.
+  SQLite::Database db(b->home() + "/store.db");
+  SQLite::Statement q(db, "SELECT evidence FROM case_reports WHERE kind = 'fork'");
+  ASSERT_TRUE(q.executeStep());
+  const std::string evidence(static_cast<const char*>(q.getColumn(0).getBlob()),
+                             static_cast<size_t>(q.getColumn(0).getBytes()));
+  EXPECT_EQ(evidence, first + second);
 }
 
 TEST_F(HostilePeerTest, UnknownTransportKeyIsRefusedAtTheHandshake) {
