@@ -741,6 +741,7 @@ class DaemonImpl {
       ref->set_name(a.name());
       ref->set_size(a.size());
       ref->set_sha256(a.sha256());
+      ref->set_key(a.key());  // readable by members only, under the epoch key
       ref->set_chunk_size(a.chunk_size());
     }
     body->set_attachments_message(id);

@@ -8,6 +8,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <map>
 
 #include "keys/case_entry.h"
@@ -102,6 +103,41 @@ TEST_F(CaseTest, ThreeMembersPostAndEveryLogIsIdentical) {
   auto audit = c.Json({"audit", "verify", "--json"});
   EXPECT_EQ(audit["valid"], true);
   EXPECT_GE(audit["size"].get<int>(), 5);
+}
+
+TEST_F(CaseTest, AnEvidenceItemCarriesItsFilesToEveryMember) {
+  for (Node* n : {&a, &b, &c}) n->Start();
+  const std::string id = Create("de-bka,nl-om");
+  const std::string file = dir.path() + "/phone-image.bin";
+  std::string content(300 * 1024, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 31 + 7);
+  {
+    std::ofstream(file, std::ios::binary) << content;
+  }
+  auto r = a.Cli({"case", "post", id, "--type", "evidence", "--text", "image of the seized phone",
+                  "--attach", file});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(WaitFor([&] { return HasEntries(b, id, 2) && HasEntries(c, id, 2); }));
+  const auto log_c = Log(c, id);
+  ASSERT_EQ(log_c.size(), 2u) << log_c.dump();
+  const auto entry = log_c[1];
+  ASSERT_TRUE(entry.contains("attachments")) << entry.dump();
+  ASSERT_EQ(entry["type"], "evidence");
+  ASSERT_EQ(entry["attachments"].size(), 1u);
+  EXPECT_EQ(entry["attachments"][0]["name"], "phone-image.bin");
+  EXPECT_EQ(entry["attachments"][0]["size"], content.size());
+  EXPECT_EQ(entry["attachments"][0]["sha256"], ToHex(Sha256(content)));
+  EXPECT_EQ(Log(a, id), Log(c, id));
+  // The files came as one message; each member fetches them and the hash
+  // is the one the signed entry names.
+  const std::string msg = entry["attachments_message"];
+  for (Node* n : {&b, &c}) {
+    ASSERT_TRUE(WaitFor([&] { return n->Cli({"show", msg, "--json"}).exit_code == 0; }));
+    const std::string out = dir.path() + "/" + n->id() + "-image.bin";
+    auto f = n->Cli({"fetch", msg, "--attachment", "0", "-o", out});
+    ASSERT_EQ(f.exit_code, 0) << f.err;
+    EXPECT_EQ(ToHex(Sha256(ReadFileText(out))), entry["attachments"][0]["sha256"]);
+  }
 }
 
 TEST_F(CaseTest, AMemberAwayCatchesUpFromAnyMemberWhileTheAuthorIsAway) {
