@@ -1,5 +1,7 @@
 #include "keys/case_entry.h"
 
+#include <cctype>
+
 #include <sodium.h>
 
 #include <cstdlib>
@@ -20,7 +22,6 @@ namespace {
 // signing set, but versioned the same way.
 constexpr char kCaseIdLabel[] = "rogatory/case-id/v1";
 constexpr size_t kCaseIdHashBytes = 15;  // 120 bits: 24 base32 characters, no padding
-constexpr char kBase32Lower[] = "abcdefghijklmnopqrstuvwxyz234567";
 constexpr size_t kWrappedEpochKeyBytes = kEpochKeyBytes + crypto_box_MACBYTES;
 
 static_assert(kEpochKeyBytes == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
@@ -113,17 +114,9 @@ std::string CaseId(std::string_view lead_fp, std::string_view nonce) {
   input.append(lead_fp);
   input.append(nonce);
   const std::string digest = Sha256(input).substr(0, kCaseIdHashBytes);
-  std::string out = "c";
-  unsigned buffer = 0;
-  int bits = 0;
-  for (unsigned char c : digest) {
-    buffer = (buffer << 8) | c;
-    bits += 8;
-    while (bits >= 5) {
-      out.push_back(kBase32Lower[(buffer >> (bits - 5)) & 31]);
-      bits -= 5;
-    }
-  }
+  std::string out = Base32(digest);
+  out.insert(out.begin(), 'C');
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   // 15 bytes are exactly 24 characters: no bits are left over.
   return out;
 }

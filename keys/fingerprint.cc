@@ -12,7 +12,7 @@ std::string FingerprintOf(std::string_view signing_public_key) {
   return Sha256(signing_public_key).substr(0, kFingerprintBytes);
 }
 
-std::string FingerprintText(std::string_view raw) {
+std::string Base32(std::string_view raw) {
   std::string b32;
   unsigned buffer = 0;
   int bits = 0;
@@ -25,6 +25,11 @@ std::string FingerprintText(std::string_view raw) {
     }
   }
   if (bits > 0) b32.push_back(kAlphabet[(buffer << (5 - bits)) & 31]);
+  return b32;
+}
+
+std::string FingerprintText(std::string_view raw) {
+  const std::string b32 = Base32(raw);
   std::string out;
   for (size_t i = 0; i < b32.size(); ++i) {
     if (i > 0 && i % 4 == 0) out.push_back('-');

@@ -16,6 +16,8 @@ inline constexpr size_t kFingerprintBytes = 20;
 std::string FingerprintOf(std::string_view signing_public_key);
 // "ABCD-EFGH-..." text form of a raw fingerprint.
 std::string FingerprintText(std::string_view raw);
+// RFC 4648 base32, upper case, no padding (the last group zero-filled).
+std::string Base32(std::string_view raw);
 // Parses the text form in any case, with or without dashes. Returns the raw
 // 20 bytes, or kInvalidArgument naming what is wrong.
 Result<std::string> ParseFingerprint(std::string_view text);

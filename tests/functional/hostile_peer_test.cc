@@ -428,7 +428,9 @@ TEST_F(HostilePeerTest, APeerShowingTwoHistoriesIsCosignedOnceThenCaughtWithEvid
   // b still serves the peer, and still holds the first head, not the second.
   Barrier();
   for (const auto& p : b->Json({"status", "--json"})["peers"]) {
-    if (p["id"] == "hostile-peer") EXPECT_EQ(p["log_size"], 4);
+    if (p["id"] == "hostile-peer") {
+      EXPECT_EQ(p["log_size"], 4);
+    }
   }
 }
 
