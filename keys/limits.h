@@ -42,4 +42,19 @@ inline constexpr int64_t kDefaultClockAllowanceSeconds = 300;
 inline constexpr int64_t kDefaultRetryCapMs = 10'000;
 inline constexpr int64_t kRetryInitialMs = 500;
 
+// Cases (SPEC 8): the text of one entry, one serialized entry, entries
+// waiting for what they depend on (per known case; per case not known yet;
+// in all), entries one anti-entropy round serves and one frame carries, and
+// the bytes of one such frame.
+inline constexpr size_t kMaxCaseTextBytes = 64 << 10;
+inline constexpr size_t kMaxCaseEntryBytes = 256 << 10;
+inline constexpr int64_t kMaxCasePending = 20000;
+inline constexpr int64_t kMaxUnknownCasePending = 1000;
+inline constexpr int64_t kMaxAllCasePending = 100000;
+inline constexpr int kCaseSyncBudget = 512;
+inline constexpr int kCaseEntriesPerFrame = 64;
+inline constexpr size_t kCaseFrameBytes = 1 << 20;
+// Lamport counters stay far from overflow.
+inline constexpr uint64_t kMaxCaseLamport = uint64_t{1} << 62;
+
 }  // namespace rogatory::limits

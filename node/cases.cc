@@ -7,14 +7,13 @@
 #include "keys/card.h"
 #include "keys/crypto.h"
 #include "keys/fingerprint.h"
+#include "keys/limits.h"
 #include "keys/strict_parse.h"
 
 namespace rogatory {
 
 namespace {
 
-// Entries that wait for what they depend on, per case.
-constexpr int64_t kMaxPendingPerCase = 20000;
 
 std::string Who(const CaseState* c, const std::string& fp) {
   if (c != nullptr) {
@@ -76,10 +75,39 @@ const CaseState* CaseBook::Find(const std::string& case_id) const {
 CaseBook::Result1 CaseBook::Refuse(const std::string& case_id, const std::string& kind,
                                    const std::string& why, const std::string& evidence,
                                    int64_t now) {
-  auto fresh = store_->InsertCaseReport({case_id, now, kind, why, evidence},
+  const std::string detail = via_.empty() ? why : why + " (relayed by " + via_ + ")";
+  auto fresh = store_->InsertCaseReport({case_id, now, kind, detail, evidence},
                                         Sha256(kind + '\0' + evidence));
-  if (fresh.ok() && *fresh) spdlog::warn("case {}: refused entry ({}): {}", case_id, kind, why);
+  if (fresh.ok() && *fresh) spdlog::warn("case {}: refused entry ({}): {}", case_id, kind, detail);
   return {Outcome::kRefused, case_id, why};
+}
+
+std::string CaseBook::MembershipEntryBytes(const CaseState& c, uint64_t epoch) {
+  auto ep = c.epochs.find(epoch);
+  if (ep == c.epochs.end()) return "";
+  auto rows = store_->CaseMemberships();
+  if (!rows.ok()) return "";
+  for (const auto& r : *rows) {
+    if (r.case_id == c.id && r.hash == ep->second.hash) return r.entry;
+  }
+  return "";
+}
+
+Status CaseBook::CanPost(const std::string& case_id) const {
+  auto it = cases_.find(case_id);
+  if (it == cases_.end() || it->second.epochs.empty()) {
+    return MakeError(Code::kNotFound, "no case " + case_id + " on this node",
+                     "see `rogatory case list`");
+  }
+  const CaseState& c = it->second;
+  if (!c.IsMember(me_->fingerprint())) {
+    return MakeError(Code::kPermissionDenied, "this node was removed from case " + case_id);
+  }
+  if (c.keys.count(c.latest().epoch) == 0) {
+    return MakeError(Code::kInternal, "no key for epoch " + std::to_string(c.latest().epoch) +
+                                          " of case " + case_id);
+  }
+  return {};
 }
 
 Status CaseBook::Apply(CaseState* c, const VerifiedCaseEntry& v, const wire::CaseMembership* m) {
@@ -100,6 +128,7 @@ Status CaseBook::Apply(CaseState* c, const VerifiedCaseEntry& v, const wire::Cas
     ROG_ASSIGN_OR_RETURN(auto card, VerifyCard(member.card()));
     ep.members[member.fingerprint()] = card.card;
     ep.cards[member.fingerprint()] = member.card();
+    c->last_seq.erase(member.fingerprint());  // a member invited back may post again
   }
   for (const auto& r : m->removed()) {
     ep.removed.push_back(r.fingerprint());
@@ -122,11 +151,15 @@ Status CaseBook::Apply(CaseState* c, const VerifiedCaseEntry& v, const wire::Cas
   return {};
 }
 
-Result<CaseBook::Result1> CaseBook::Accept(const std::string& entry_bytes, int64_t now) {
+Result<CaseBook::Result1> CaseBook::Accept(const std::string& entry_bytes, int64_t now,
+                                           const std::string& via) {
+  via_ = via;
   ROG_ASSIGN_OR_RETURN(Result1 r, AcceptOne(entry_bytes, now));
   if (r.outcome != Outcome::kAccepted || draining_) return r;
   // What waited for this entry may go in now; each acceptance may free more.
+  // (It came from wherever: no relay is named for it.)
   draining_ = true;
+  via_.clear();
   bool progress = true;
   while (progress) {
     progress = false;
@@ -148,23 +181,31 @@ Result<CaseBook::Result1> CaseBook::Accept(const std::string& entry_bytes, int64
 }
 
 Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t now) {
+  if (bytes.size() > limits::kMaxCaseEntryBytes) {
+    return Result1{Outcome::kRefused, "", "case entry of " + std::to_string(bytes.size()) +
+                                              " bytes is over the limit"};
+  }
   auto peek = PeekCaseEntryHeader(bytes);
   if (!peek.ok()) return Result1{Outcome::kRefused, "", peek.error().message};
   const wire::CaseEntryHeader h = *peek;
   const std::string& id = h.case_id();
   if (!ValidateCaseId(id).ok()) return Result1{Outcome::kRefused, "", "malformed case id"};
   const std::string hash = CaseEntryHash(bytes);
+  auto it = cases_.find(id);
+  CaseState* c = it == cases_.end() ? nullptr : &it->second;
   auto wait = [&]() -> Result<Result1> {
     ROG_ASSIGN_OR_RETURN(int64_t n, store_->CountCasePending(id));
-    if (n >= kMaxPendingPerCase) {
+    ROG_ASSIGN_OR_RETURN(int64_t all, store_->CountAllCasePending());
+    if (n >= (c == nullptr ? limits::kMaxUnknownCasePending : limits::kMaxCasePending) ||
+        all >= limits::kMaxAllCasePending) {
       return Result1{Outcome::kRefused, id, "too many entries wait for what they depend on"};
     }
     ROG_RETURN_IF_ERROR(store_->AddCasePending(id, hash, bytes, now));
     return Result1{Outcome::kPending, id, ""};
   };
-
-  auto it = cases_.find(id);
-  CaseState* c = it == cases_.end() ? nullptr : &it->second;
+  if (h.lamport() > limits::kMaxCaseLamport) {
+    return Result1{Outcome::kRefused, id, "Lamport counter out of range"};
+  }
   const bool first = h.type() == wire::CASE_MEMBERSHIP && h.seq() == 1 && h.epoch() == 1;
   std::string key;
   std::optional<wire::CaseMembership> membership;
@@ -190,12 +231,35 @@ Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t 
   } else if (h.type() == wire::CASE_MEMBERSHIP) {
     const CaseEpoch& latest = c->latest();
     if (h.author() != c->lead) {
+      // Reported under a member's name only when that member signed it.
+      const std::string member_key = AnyKeyOf(*c, h.author());
+      if (member_key.empty()) {
+        return Refuse(id, "not_member",
+                      "membership change by " + Who(c, h.author()) +
+                          ", never a member (its signature cannot be checked)",
+                      bytes, now);
+      }
+      if (!VerifyCaseEntry(bytes, member_key).ok()) {
+        return Result1{Outcome::kRefused, id, "case entry signature does not verify"};
+      }
       return Refuse(id, "not_lead",
                     "membership change signed by " + Who(c, h.author()) + ", not the lead",
                     bytes, now);
     }
     if (h.epoch() > latest.epoch + 1) return wait();
-    if (h.epoch() == latest.epoch + 1 && h.membership() != latest.hash) {
+    if (h.epoch() <= latest.epoch) {
+      // The lead signed two memberships for one epoch, or this is a copy.
+      auto ep = c->epochs.find(h.epoch());
+      if (ep != c->epochs.end() && ep->second.hash == hash) return Result1{Outcome::kDuplicate, id, ""};
+      if (ep == c->epochs.end() || !VerifyCaseEntry(bytes, AnyKeyOf(*c, h.author())).ok()) {
+        return Result1{Outcome::kRefused, id, "membership entry for a past epoch"};
+      }
+      return Refuse(id, "fork",
+                    "the lead signed two membership entries for epoch " +
+                        std::to_string(h.epoch()),
+                    MembershipEntryBytes(*c, h.epoch()) + bytes, now);
+    }
+    if (h.membership() != latest.hash) {
       return Refuse(id, "invalid", "membership entry does not follow the current one", bytes, now);
     }
     key = AnyKeyOf(*c, h.author());
@@ -210,9 +274,16 @@ Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t 
     }
     auto member = ep->second.members.find(h.author());
     if (member == ep->second.members.end()) {
+      // Reported under a former member's name only when it signed it.
+      const std::string former = AnyKeyOf(*c, h.author());
+      if (!former.empty() && !VerifyCaseEntry(bytes, former).ok()) {
+        return Result1{Outcome::kRefused, id, "case entry signature does not verify"};
+      }
       return Refuse(id, "not_member",
                     "entry by " + Who(c, h.author()) + ", not a member in epoch " +
-                        std::to_string(h.epoch()),
+                        std::to_string(h.epoch()) +
+                        (former.empty() ? " (never a member: its signature cannot be checked)"
+                                        : ""),
                     bytes, now);
     }
     key = member->second.signing_key();
@@ -257,6 +328,13 @@ Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t 
     // Every membership entry, the first included, against its header.
     auto m = ParseMembershipEntry(*v);
     if (!m.ok()) return Refuse(id, "invalid", m.error().message, bytes, now);
+    // Earlier epochs' keys go only to members this entry adds.
+    for (const auto& w : m->keys()) {
+      if (c != nullptr && w.epoch() < h.epoch() && c->IsMember(w.recipient())) {
+        return Refuse(id, "invalid", "membership entry hands earlier keys to a current member",
+                      bytes, now);
+      }
+    }
     membership = std::move(*m);
   }
 
@@ -270,14 +348,48 @@ Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t 
                    h.created_at(),
                    now,
                    bytes};
-  ROG_RETURN_IF_ERROR(store_->InsertCaseEntry(row));
-  ROG_RETURN_IF_ERROR(log_(id, h.author(), hash));
+  // The entry, its audit-log leaf, and what a removal cuts off: one unit.
+  ROG_RETURN_IF_ERROR(store_->Savepoint());
+  Status st = store_->InsertCaseEntry(row);
+  if (st.ok()) st = log_(id, h.author(), hash);
+  if (st.ok()) st = store_->RemoveCasePending(id, hash);
+  std::vector<CaseEntryRow> dropped;
+  if (st.ok() && membership && c != nullptr) {
+    for (const auto& r : membership->removed()) {
+      auto gone = store_->DropCaseEntriesAfter(id, r.fingerprint(),
+                                               static_cast<int64_t>(r.last_seq()));
+      if (!gone.ok()) {
+        st = gone.error();
+        break;
+      }
+      for (auto& g : *gone) dropped.push_back(std::move(g));
+    }
+  }
+  if (!st.ok()) {
+    store_->RollbackToSavepoint();
+    (void)store_->Release();
+    return st.error();
+  }
+  ROG_RETURN_IF_ERROR(store_->Release());
   if (c == nullptr) {
     c = &cases_[id];
     c->id = id;
   }
   ROG_RETURN_IF_ERROR(Apply(c, *v, membership ? &*membership : nullptr));
-  ROG_RETURN_IF_ERROR(store_->RemoveCasePending(id, hash));
+  // Entries a removed member wrote after its cut-off, accepted here before
+  // the removal arrived, leave the log as they are refused everywhere.
+  for (const auto& g : dropped) {
+    Refuse(id, "removed",
+           "entry " + std::to_string(g.seq) + " by " + Who(c, g.author) +
+               ", written after its removal, was taken out of the log",
+           g.entry, now);
+    auto head = store_->FindCaseEntry(id, g.author, c->last_seq[g.author]);
+    if (head.ok() && head->has_value()) {
+      c->heads[g.author] = {(*head)->seq, (*head)->hash};
+    } else {
+      c->heads.erase(g.author);
+    }
+  }
   return Result1{Outcome::kAccepted, id, ""};
 }
 
@@ -382,21 +494,10 @@ Result<std::string> CaseBook::Remove(const std::string& case_id, const std::stri
 
 Result<std::string> CaseBook::Post(const std::string& case_id, wire::CaseEntryType type,
                                    const wire::CaseBody& body, int64_t now) {
-  auto it = cases_.find(case_id);
-  if (it == cases_.end()) {
-    return MakeError(Code::kNotFound, "no case " + case_id + " on this node",
-                     "see `rogatory case list`");
-  }
-  CaseState& c = it->second;
-  if (!c.IsMember(me_->fingerprint())) {
-    return MakeError(Code::kPermissionDenied, "this node was removed from case " + case_id);
-  }
+  ROG_RETURN_IF_ERROR(CanPost(case_id));
+  CaseState& c = cases_.at(case_id);
   const CaseEpoch& ep = c.latest();
   auto key = c.keys.find(ep.epoch);
-  if (key == c.keys.end()) {
-    return MakeError(Code::kInternal, "no key for epoch " + std::to_string(ep.epoch) +
-                                          " of case " + case_id);
-  }
   wire::CaseEntryHeader h;
   h.set_version(1);
   h.set_case_id(case_id);

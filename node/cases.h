@@ -70,7 +70,10 @@ class CaseBook {
   // Checks and stores one entry (inside the caller's transaction), then
   // retries the case's waiting entries. Refusals worth evidence are stored
   // in case_reports and logged.
-  Result<Result1> Accept(const std::string& entry_bytes, int64_t now);
+  // `via`: the node id it came from, named in reports.
+  Result<Result1> Accept(const std::string& entry_bytes, int64_t now, const std::string& via = "");
+  // Why this node cannot post to the case now, if it cannot.
+  Status CanPost(const std::string& case_id) const;
 
   // The lead's commands, and posting. Each builds a signed entry and
   // accepts it; returns the case id (Create) or the entry's hash.
@@ -95,8 +98,11 @@ class CaseBook {
                                     std::vector<std::pair<std::string, uint64_t>> removed,
                                     std::vector<std::string> added, int64_t now);
 
+  std::string MembershipEntryBytes(const CaseState& c, uint64_t epoch);
+
   Store* store_;
   const Identity* me_;
+  std::string via_;
   AuditHook log_;
   std::map<std::string, CaseState> cases_;
   bool draining_ = false;

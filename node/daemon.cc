@@ -29,6 +29,7 @@
 #include "keys/fingerprint.h"
 #include "keys/identity.h"
 #include "keys/labels.h"
+#include "keys/limits.h"
 #include "keys/receipt.h"
 #include "keys/strict_parse.h"
 #include "node/clock.h"
@@ -565,8 +566,8 @@ class DaemonImpl {
   // its own CaseSync when the sender holds what it lacks. Every entry,
   // live or caught up, relayed or not, goes through CaseBook::Accept.
 
-  static constexpr int kCaseSyncBudget = 512;
-  static constexpr int kCaseEntriesPerFrame = 64;
+  static constexpr int kCaseSyncBudget = limits::kCaseSyncBudget;
+  static constexpr int kCaseEntriesPerFrame = limits::kCaseEntriesPerFrame;
 
   bool IsCaseTarget(const CaseState& c, const std::string& fp) const {
     const auto targets = c.SyncTargets();
@@ -632,7 +633,8 @@ class DaemonImpl {
     }
     const std::string& fp = peer.row.fingerprint;
     if (!IsCaseTarget(*c, fp)) {
-      Refuse(peer, "case sync for " + c->id + " from a node that is not a member");
+      // A former member still asking: nothing for it, and no alarm.
+      spdlog::debug("case sync for {} from {}, not a member", c->id, peer.row.node_id);
       return;
     }
     const bool member = c->IsMember(fp);
@@ -645,11 +647,19 @@ class DaemonImpl {
     out->set_case_id(c->id);
     int budget = kCaseSyncBudget;
     bool more = false;
+    // Frames stay well under what the peer's ZeroMQ accepts.
+    auto peer_max = peer_max_frame.find(fp);
+    const size_t frame_bytes = std::min<size_t>(
+        limits::kCaseFrameBytes,
+        peer_max == peer_max_frame.end() ? limits::kCaseFrameBytes
+                                         : static_cast<size_t>(peer_max->second) / 2);
+    size_t pending_bytes = 0;
     auto flush = [&](bool last) {
       if (out->entries_size() == 0 && !last) return;
       if (last) out->set_more(more);
       if (out->entries_size() > 0 || more) QueueToPeer(peer, f);
       out->clear_entries();
+      pending_bytes = 0;
     };
     bool they_have_more = false;
     for (const auto& [author, head] : theirs) {
@@ -679,7 +689,9 @@ class DaemonImpl {
           const bool readable = member || static_cast<uint64_t>(row.epoch) < latest_epoch ||
                                 row.type == wire::CASE_MEMBERSHIP;
           if (!readable) continue;
+          if (pending_bytes + row.entry.size() > frame_bytes) flush(false);
           out->add_entries(row.entry);
+          pending_bytes += row.entry.size();
           --budget;
         }
         if (out->entries_size() >= kCaseEntriesPerFrame) flush(false);
@@ -697,9 +709,12 @@ class DaemonImpl {
     if (!EnsureTx().ok()) return;
     const int64_t now = clock.NowMicros();
     for (const auto& bytes : e.entries()) {
-      auto r = cases->Accept(bytes, now);
+      auto r = cases->Accept(bytes, now, peer.row.node_id);
       if (!r.ok()) {
         spdlog::error("case entry from {}: {}", peer.row.node_id, r.error().message);
+        // What is in memory may be ahead of what was undone.
+        (void)audit->Reload();
+        (void)cases->Load();
         return;
       }
       if (r->outcome == CaseBook::Outcome::kRefused && r->case_id.empty()) {
@@ -895,6 +910,13 @@ class DaemonImpl {
       spdlog::info("case {}: {} {}", c->id, op == "invite" ? "invited" : "removed",
                    cmd.members(0));
     } else if (op == "post") {
+      if (cmd.text().size() > limits::kMaxCaseTextBytes) {
+        return MakeError(Code::kInvalidArgument,
+                         "entry text is " + std::to_string(cmd.text().size()) +
+                             " bytes; the limit is " + std::to_string(limits::kMaxCaseTextBytes),
+                         "post large material as an attachment (--attach FILE)");
+      }
+      ROG_RETURN_IF_ERROR(cases->CanPost(c->id));
       wire::CaseBody body;
       body.set_text(cmd.text());
       wire::CaseEntryType type = wire::CASE_NOTE;

@@ -1682,6 +1682,34 @@ Result<int64_t> Store::CountCasePending(const std::string& case_id) {
   });
 }
 
+Result<int64_t> Store::CountAllCasePending() {
+  return Run("count all pending case entries", [&]() -> Result<int64_t> {
+    auto& q = Prepare("SELECT COUNT(*) FROM case_pending");
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  });
+}
+
+Result<std::vector<CaseEntryRow>> Store::DropCaseEntriesAfter(const std::string& case_id,
+                                                             const std::string& author,
+                                                             int64_t seq) {
+  return Run("drop case entries", [&]() -> Result<std::vector<CaseEntryRow>> {
+    auto& q = Prepare("SELECT " CASE_ENTRY_COLUMNS
+                      " FROM case_entries WHERE case_id=?1 AND author=?2 AND seq>?3 ORDER BY seq");
+    q.bind(1, case_id);
+    BindBlob(q, 2, author);
+    q.bind(3, seq);
+    std::vector<CaseEntryRow> out;
+    while (q.executeStep()) out.push_back(CaseEntryFrom(q));
+    auto& d = Prepare("DELETE FROM case_entries WHERE case_id=?1 AND author=?2 AND seq>?3");
+    d.bind(1, case_id);
+    BindBlob(d, 2, author);
+    d.bind(3, seq);
+    d.exec();
+    return out;
+  });
+}
+
 Status Store::RemoveCasePending(const std::string& case_id, const std::string& hash) {
   return Run("remove pending case entry", [&]() -> Status {
     auto& q = Prepare("DELETE FROM case_pending WHERE case_id=?1 AND hash=?2");

@@ -398,6 +398,11 @@ class Store {
                         const std::string& entry, int64_t at);
   Result<std::vector<std::string>> CasePending(const std::string& case_id);
   Result<int64_t> CountCasePending(const std::string& case_id);
+  Result<int64_t> CountAllCasePending();
+  // Removes the author's entries after `seq` (a removal's cut-off) and
+  // returns them.
+  Result<std::vector<CaseEntryRow>> DropCaseEntriesAfter(const std::string& case_id,
+                                                        const std::string& author, int64_t seq);
   Status RemoveCasePending(const std::string& case_id, const std::string& hash);
   // False when the same evidence was already reported.
   Result<bool> InsertCaseReport(const CaseReportRow& r, const std::string& evidence_sha256);

@@ -121,6 +121,7 @@ TEST_F(CaseBookTest, RemovalCutsTheKeyAndInvitationHandsOverTheHistory) {
   // `gone` writes an entry the lead has not seen when it removes it.
   auto late_post = gone->book->Post(*id, wire::CASE_NOTE, Note("concurrent"), ++now);
   ASSERT_TRUE(late_post.ok());
+  const std::string concurrent = Entries(*gone, *id).back();
   ASSERT_TRUE(lead->book->Remove(*id, gone->id.fingerprint(), ++now).ok());
   ASSERT_TRUE(lead->book->Post(*id, wire::CASE_NOTE, Note("after"), ++now).ok());
   for (const auto& e : Entries(*lead, *id)) ASSERT_TRUE(gone->book->Accept(e, now).ok());
@@ -132,9 +133,9 @@ TEST_F(CaseBookTest, RemovalCutsTheKeyAndInvitationHandsOverTheHistory) {
   EXPECT_EQ(std::count(texts.begin(), texts.end(), "after"), 0);
   EXPECT_EQ(std::count(texts.begin(), texts.end(), "?"), 1);  // stored, unreadable
   // Its entry written after the removal's cut-off is refused by the lead.
-  auto mine = gone->store->FindCaseEntry(*id, gone->id.fingerprint(), 1);
-  ASSERT_TRUE(mine.ok() && mine->has_value());
-  auto refused = lead->book->Accept((*mine)->entry, now);
+  // (`gone` itself took it out of its log when the removal arrived.)
+  EXPECT_FALSE(gone->store->FindCaseEntry(*id, gone->id.fingerprint(), 1)->has_value());
+  auto refused = lead->book->Accept(concurrent, now);
   ASSERT_TRUE(refused.ok());
   EXPECT_EQ(refused->outcome, CaseBook::Outcome::kRefused);
   EXPECT_EQ(lead->store->CaseReports(*id)->at(0).kind, "removed");
@@ -147,6 +148,68 @@ TEST_F(CaseBookTest, RemovalCutsTheKeyAndInvitationHandsOverTheHistory) {
   EXPECT_EQ(std::count(all.begin(), all.end(), "?"), 0);
   // Only the lead changes members.
   EXPECT_FALSE(late->book->Remove(*id, lead->id.fingerprint(), ++now).ok());
+}
+
+TEST_F(CaseBookTest, AnEntryPastTheRemovalCutOffLeavesEveryLogAndTheMemberMayReturn) {
+  auto lead = Open("lead");
+  auto gone = Open("gone");
+  auto watcher = Open("watcher");
+  auto id = lead->book->Create("t", {gone->id.signed_card(), watcher->id.signed_card()}, now);
+  ASSERT_TRUE(id.ok());
+  for (const auto& e : Entries(*lead, *id)) {
+    ASSERT_TRUE(gone->book->Accept(e, now).ok());
+    ASSERT_TRUE(watcher->book->Accept(e, now).ok());
+  }
+  // `gone` posts; the watcher has it before the lead's removal arrives.
+  ASSERT_TRUE(gone->book->Post(*id, wire::CASE_NOTE, Note("racing"), ++now).ok());
+  const auto racing = Entries(*gone, *id).back();
+  ASSERT_EQ(watcher->book->Accept(racing, now)->outcome, CaseBook::Outcome::kAccepted);
+  ASSERT_TRUE(lead->book->Remove(*id, gone->id.fingerprint(), ++now).ok());
+  for (const auto& e : Entries(*lead, *id)) ASSERT_TRUE(watcher->book->Accept(e, now).ok());
+  // The watcher took it out again and reported it: both logs are the same.
+  EXPECT_EQ(Hashes(*watcher, *id), Hashes(*lead, *id));
+  auto reports = watcher->store->CaseReports(*id);
+  ASSERT_TRUE(reports.ok());
+  ASSERT_EQ(reports->size(), 1u);
+  EXPECT_EQ((*reports)[0].kind, "removed");
+  EXPECT_EQ((*reports)[0].evidence, racing);
+  EXPECT_EQ(watcher->book->Find(*id)->heads.count(gone->id.fingerprint()), 0u);
+  // Invited back, `gone` posts again, and the entry goes in everywhere.
+  ASSERT_TRUE(lead->book->Invite(*id, gone->id.signed_card(), ++now).ok());
+  for (const auto& e : Entries(*lead, *id)) ASSERT_TRUE(gone->book->Accept(e, now).ok());
+  EXPECT_TRUE(gone->book->CanPost(*id).ok());
+}
+
+TEST_F(CaseBookTest, TwoMembershipEntriesForOneEpochAreAFork) {
+  auto lead = Open("lead");
+  auto member = Open("member");
+  auto extra = Open("extra");
+  auto id = lead->book->Create("t", {member->id.signed_card()}, now);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(lead->book->Invite(*id, extra->id.signed_card(), ++now).ok());
+  const auto entries = Entries(*lead, *id);
+  for (const auto& e : entries) ASSERT_TRUE(member->book->Accept(e, now).ok());
+  // The lead signs another epoch 2 (say, from a restored copy of its store).
+  const CaseState* c = lead->book->Find(*id);
+  MembershipDraft d;
+  d.case_id = *id;
+  d.seq = 3;
+  d.prev = c->heads.at(lead->id.fingerprint()).second;
+  d.lamport = 9;
+  d.epoch = 2;
+  d.previous_membership = c->epochs.at(1).hash;
+  d.created_at = ++now;
+  d.member_cards = {lead->id.signed_card(), member->id.signed_card()};
+  SecretBytes key = NewEpochKey();
+  auto other = MakeMembershipEntry(lead->id, d, key);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  auto r = member->book->Accept(*other, now);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, CaseBook::Outcome::kRefused);
+  auto reports = member->store->CaseReports(*id);
+  ASSERT_EQ(reports->size(), 1u);
+  EXPECT_EQ((*reports)[0].kind, "fork");
+  EXPECT_EQ(member->book->Find(*id)->latest().members.size(), 3u);  // unchanged
 }
 
 }  // namespace
