@@ -56,5 +56,7 @@ inline constexpr int kCaseEntriesPerFrame = 64;
 inline constexpr size_t kCaseFrameBytes = 1 << 20;
 // Lamport counters stay far from overflow.
 inline constexpr uint64_t kMaxCaseLamport = uint64_t{1} << 62;
+// ...and never jump further ahead of the highest counter a node has seen.
+inline constexpr uint64_t kMaxCaseLamportJump = uint64_t{1} << 32;
 
 }  // namespace rogatory::limits

@@ -203,7 +203,10 @@ Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t 
     ROG_RETURN_IF_ERROR(store_->AddCasePending(id, hash, bytes, now));
     return Result1{Outcome::kPending, id, ""};
   };
-  if (h.lamport() > limits::kMaxCaseLamport) {
+  // An honest counter is at most the number of entries anyone has seen:
+  // one far ahead of this node's would only exhaust the counter for all.
+  const uint64_t seen = c == nullptr ? 0 : static_cast<uint64_t>(c->max_lamport);
+  if (h.lamport() > limits::kMaxCaseLamport || h.lamport() > seen + limits::kMaxCaseLamportJump) {
     return Result1{Outcome::kRefused, id, "Lamport counter out of range"};
   }
   const bool first = h.type() == wire::CASE_MEMBERSHIP && h.seq() == 1 && h.epoch() == 1;

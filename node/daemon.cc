@@ -2544,7 +2544,15 @@ class DaemonImpl {
       case control::ControlRequest::kCaseCommand: {
         bool changed = false;
         auto st = CaseCommand(req.case_command(), r->mutable_case_result(), &changed);
-        if (!st.ok()) SetError(r, st.error());
+        if (!st.ok()) {
+          SetError(r, st.error());
+          // A command that failed half-way may have left memory ahead of
+          // the store (its savepoint was undone).
+          if (req.case_command().op() != "log" && req.case_command().op() != "list") {
+            (void)audit->Reload();
+            (void)cases->Load();
+          }
+        }
         pc->needs_commit = changed;
         break;
       }
