@@ -336,10 +336,11 @@ SQLite::Statement& Store::Prepare(const char* sql) {
   return *cache_.back().second;
 }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const std::string& vfs) {
   return Guard("open", [&]() -> Result<std::unique_ptr<Store>> {
     auto db = std::make_unique<SQLite::Database>(
-        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX);
+        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX, 0,
+        vfs.empty() ? nullptr : vfs.c_str());
     db->setBusyTimeout(10000);
     db->exec("PRAGMA journal_mode=WAL");
     db->exec("PRAGMA synchronous=FULL");

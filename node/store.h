@@ -222,7 +222,9 @@ struct CaseReportRow {
 class Store {
  public:
   // Opens (creating if needed) the store at `path` and migrates it.
-  static Result<std::unique_ptr<Store>> Open(const std::string& path);
+  // `vfs`: an SQLite VFS registered by name (tests inject faults with one);
+  // "" is SQLite's default.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path, const std::string& vfs = "");
   ~Store();
 
   // Transactions. Begin() starts BEGIN IMMEDIATE; Commit() is durable
