@@ -115,6 +115,9 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   get_int("limits", "turn_budget_ms", &turn_ms, 1, 1000, 1);
   cfg.turn_budget_us = turn_ms * 1000;
   int64_t hb = cfg.heartbeat_ivl_ms, hbt = cfg.heartbeat_timeout_ms;
+  int64_t hs = cfg.handshake_timeout_ms;
+  get_int("transport", "handshake_timeout_ms", &hs, 100, 600000, 1);
+  cfg.handshake_timeout_ms = static_cast<int>(hs);
   get_int("transport", "heartbeat_ivl_ms", &hb, 100, 600000, 1);
   get_int("transport", "heartbeat_timeout_ms", &hbt, 100, 600000, 1);
   get_bool("transport", "connect_all", &cfg.connect_all);
@@ -193,6 +196,7 @@ std::string DefaultConfigText(const std::string& node_id, const std::string& lis
          "[transport]\n"
          "# heartbeat_ivl_ms = 5000\n"
          "# heartbeat_timeout_ms = 15000\n"
+         "# handshake_timeout_ms = 10000    # close connections that do not finish CURVE by then\n"
          "# connect_all = false             # keep a connection open to every peer, so they\n"
          "#                                 # can deliver over it (listen port unreachable)\n"
          "# socks_proxy = \"127.0.0.1:1080\"  # SOCKS5 proxy for outbound connections\n";

@@ -35,6 +35,10 @@ struct NodeConfig {
   // [transport]
   int heartbeat_ivl_ms = 5000;
   int heartbeat_timeout_ms = 15000;
+  // [transport] handshake_timeout_ms: a connection that has not finished
+  // its CURVE handshake by then is closed (raw TCP connections that never
+  // speak cost nothing for long).
+  int handshake_timeout_ms = 10000;
   // Open a connection to every roster peer at start and keep it, so peers
   // can deliver over it (for a node whose listen port they cannot reach).
   bool connect_all = false;

@@ -559,6 +559,41 @@ class DaemonImpl {
     return *latest;
   }
 
+  // ------------------------------------------------------------ handshakes
+  // Refused handshakes are logged one line each, up to kRefusalLinesPerMinute
+  // per address; beyond that, one summary line a minute per address, so a
+  // flood of handshakes cannot flood the journal.
+  static constexpr int kRefusalLinesPerMinute = 5;
+  struct RefusalCount {
+    int64_t window_start_ms = 0;
+    int logged = 0;
+    int64_t suppressed = 0;
+  };
+  std::map<std::string, RefusalCount> refusals;  // by address (IP)
+  uint64_t handshakes_refused = 0;
+
+  void NoteRefusedConnection(const std::string& address, const std::string& why) {
+    ++handshakes_refused;
+    const int64_t now_ms = MonotonicMillis();
+    RefusalCount& r = refusals[address];
+    if (now_ms - r.window_start_ms >= 60'000) {
+      if (r.suppressed > 0) {
+        spdlog::warn("refused {} more connections from {} in the last minute", r.suppressed,
+                     address);
+      }
+      r = RefusalCount{now_ms, 0, 0};
+    }
+    if (r.logged < kRefusalLinesPerMinute) {
+      ++r.logged;
+      spdlog::warn("refused connection from {}: {}{}", address, why,
+                   r.logged == kRefusalLinesPerMinute ? " (further refusals from it are counted)"
+                                                      : "");
+    } else {
+      ++r.suppressed;
+    }
+    if (refusals.size() > 4096) refusals.clear();  // bounded, whatever the source
+  }
+
   // ------------------------------------------------------------ cases
   // Anti-entropy (SPEC 8, docs/protocol.md 23): a CaseSync names the latest
   // entry per author the sender holds; the receiver sends what the sender
@@ -2631,6 +2666,7 @@ class DaemonImpl {
     s->set_attachment_bytes_sent(attachment_bytes_sent);
     s->set_attachment_bytes_received(attachment_bytes_received);
     FillAuditStatus(s->mutable_audit());
+    s->set_handshakes_refused(handshakes_refused);
     const int64_t now_ms = MonotonicMillis();
     for (const auto& [fp, peer] : peers) {
       auto* ps = s->add_peers();
@@ -3270,7 +3306,7 @@ class DaemonImpl {
                 return FingerprintText(it->second) + " " + ToHex(key);
               },
               [&](const std::string& address, const std::string& why) {
-                spdlog::warn("refused connection from {}: {}", address, why);
+                NoteRefusedConnection(address, why);
               });
         }
       }
@@ -3371,6 +3407,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
   impl->topts.max_frame_bytes = impl->cfg.max_frame_bytes;
   impl->topts.heartbeat_ivl_ms = impl->cfg.heartbeat_ivl_ms;
   impl->topts.heartbeat_timeout_ms = impl->cfg.heartbeat_timeout_ms;
+  impl->topts.handshake_timeout_ms = impl->cfg.handshake_timeout_ms;
   impl->topts.socks_proxy = impl->cfg.socks_proxy;
   // Two lanes' windows per peer connection, and some room for replies.
   impl->topts.receive_hwm = static_cast<int>(2 * impl->cfg.in_flight_per_peer + 64);

@@ -340,7 +340,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const std::s
   return Guard("open", [&]() -> Result<std::unique_ptr<Store>> {
     auto db = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX, 0,
-        vfs.empty() ? nullptr : vfs.c_str());
+        vfs);
     db->setBusyTimeout(10000);
     db->exec("PRAGMA journal_mode=WAL");
     db->exec("PRAGMA synchronous=FULL");

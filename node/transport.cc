@@ -23,6 +23,7 @@ void CommonOptions(zmq::socket_t& s, const TransportOptions& o) {
   s.set(zmq::sockopt::heartbeat_ttl, o.heartbeat_timeout_ms);
   s.set(zmq::sockopt::rcvhwm, o.receive_hwm);
   s.set(zmq::sockopt::sndhwm, o.receive_hwm);
+  s.set(zmq::sockopt::handshake_ivl, o.handshake_timeout_ms);
 }
 
 Status SetKey(zmq::socket_t& s, int option, const void* data, size_t size) {

@@ -32,6 +32,7 @@ struct TransportOptions {
   // from it (TCP pushback to the sender) or refuses more sends (EAGAIN):
   // bounds what one peer can make us hold.
   int receive_hwm = 1024;
+  int handshake_timeout_ms = 10000;  // ZMQ_HANDSHAKE_IVL
 };
 
 std::string ToZ85(std::string_view key32);

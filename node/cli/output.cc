@@ -146,6 +146,7 @@ ordered_json StatusJson(const control::StatusResponse& s) {
   }
   j["attachment_bytes_sent"] = s.attachment_bytes_sent();
   j["attachment_bytes_received"] = s.attachment_bytes_received();
+  j["handshakes_refused"] = s.handshakes_refused();
   const auto& a = s.audit();
   ordered_json eq = ordered_json::array();
   for (const auto& e : a.equivocations()) {

@@ -1,6 +1,9 @@
 // Adversarial tests against a real rogatoryd: a hostile client in this test
 // speaks the wire protocol over its own CURVE connection and crafts frames.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sodium.h>
 
@@ -20,6 +23,7 @@
 #include "keys/strict_parse.h"
 #include "keys/tree_head.h"
 #include "keys/case_entry.h"
+#include "node/transport.h"
 #include "tests/functional/harness.h"
 
 namespace rogatory::test {
@@ -590,6 +594,69 @@ TEST_F(ShortAllowanceTest, AnOldEnvelopeReplayedAfterItsDedupRecordIsPrunedIsRef
       << b->Log();
   EXPECT_TRUE(b->WaitLog("arrived expired"));
   EXPECT_EQ(InboxSize(), 1u);
+}
+
+// Handshakes time out after a second here, so silent connections go fast.
+class FloodTest : public HostilePeerTest {
+  std::string ExtraConfig() const override { return "[transport]\nhandshake_timeout_ms = 1000\n"; }
+};
+
+TEST_F(FloodTest, AFloodOfUnknownHandshakesAndSilentConnectionsDoesNotStopService) {
+  const int port = std::stoi(b->endpoint().substr(b->endpoint().rfind(':') + 1));
+  // Raw TCP connections that never say a word.
+  std::vector<int> silent;
+  for (int i = 0; i < 100; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    silent.push_back(fd);
+  }
+  // CURVE clients with keys nobody knows, which keep retrying.
+  zmq::context_t ctx(1);
+  std::vector<zmq::socket_t> strangers;
+  for (int i = 0; i < 100; ++i) {
+    char pub[41], sec[41];
+    ASSERT_EQ(zmq_curve_keypair(pub, sec), 0);
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::reconnect_ivl, 50);
+    s.set(zmq::sockopt::curve_serverkey, std::string(ToZ85(keys.transport)));
+    s.set(zmq::sockopt::curve_publickey, std::string(pub));
+    s.set(zmq::sockopt::curve_secretkey, std::string(sec));
+    s.connect(b->endpoint());
+    strangers.push_back(std::move(s));
+  }
+  // The legitimate peer is served throughout.
+  for (int i = 0; i < 5; ++i) Barrier();
+  ASSERT_TRUE(WaitFor([&] {
+    return b->Json({"status", "--json"})["handshakes_refused"].get<uint64_t>() >= 100;
+  })) << b->Log();
+  for (int i = 0; i < 3; ++i) Barrier();
+  // Silent connections are closed once the handshake time is up.
+  for (int fd : silent) {
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char byte;
+    ssize_t n;
+    do {
+      n = ::recv(fd, &byte, 1, 0);  // the greeting, then EOF
+    } while (n > 0);
+    EXPECT_EQ(n, 0) << "connection still open";
+    ::close(fd);
+  }
+  // The journal holds a few lines, not one per attempt.
+  const std::string log = b->Log();
+  size_t lines = 0;
+  for (size_t at = log.find("refused connection from"); at != std::string::npos;
+       at = log.find("refused connection from", at + 1)) {
+    ++lines;
+  }
+  EXPECT_GE(lines, 1u);
+  EXPECT_LE(lines, 10u) << log;
+  EXPECT_EQ(InboxSize(), 8u);
 }
 
 TEST(UnknownNodeTest, ANodeWhoseCardWasNeverAddedCannotDeliver) {
