@@ -596,6 +596,91 @@ TEST_F(ShortAllowanceTest, AnOldEnvelopeReplayedAfterItsDedupRecordIsPrunedIsRef
   EXPECT_EQ(InboxSize(), 1u);
 }
 
+TEST_F(HostilePeerTest, ForgedReceiptsAreRejectedAndTheMessageStaysUndelivered) {
+  Barrier();  // b now knows the way back over this connection
+  auto sent = b->Cli({"send", "--to", "hostile-peer", "--subject", "to be receipted", "--body",
+                      "x", "--json"});
+  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  const std::string id = nlohmann::json::parse(sent.out)["id"];
+  ASSERT_TRUE(client->ReceiveUntil([&](const wire::Frame& f) {
+    return f.has_deliver();
+  })) << b->Log();
+  std::string envelope;
+  for (const auto& f : client->frames()) {
+    if (f.has_deliver()) envelope = f.deliver().envelope();
+  }
+  wire::Receipt r;
+  r.set_version(1);
+  r.set_message_id(id);
+  r.set_sender(keys.fingerprint);
+  r.set_recipient(hostile->fingerprint());
+  r.set_envelope_sha256(Sha256(envelope));
+  r.set_inner_sha256(std::string(32, 'i'));
+  r.set_received_at(SystemClock_Now());
+  auto ack = [&](const std::string& receipt) {
+    wire::Frame f;
+    f.set_protocol(1);
+    f.mutable_ack()->set_message_id(id);
+    f.mutable_ack()->set_receipt(receipt);
+    client->SendRaw(SerializeCanonical(f));
+  };
+  ack(SignReceipt(r, other->signing()));  // the wrong signer
+  wire::Receipt wrong = r;
+  wrong.set_envelope_sha256(Sha256("another envelope"));
+  ack(SignReceipt(wrong, hostile->signing()));  // the wrong digest
+  ack(SignReceipt(r, hostile->signing()));      // the right envelope, a made-up plaintext digest
+  Barrier();
+  EXPECT_TRUE(b->WaitLog("receipt for " + id + " rejected")) << b->Log();
+  size_t lines = 0;
+  const std::string log = b->Log();
+  for (size_t at = log.find("refused frame from hostile-peer"); at != std::string::npos;
+       at = log.find("refused frame from hostile-peer", at + 1)) {
+    if (log.find("rejected", at) < log.find('\n', at)) ++lines;
+  }
+  EXPECT_EQ(lines, 3u) << log;
+  const auto outbox = b->Json({"outbox", "--json"});
+  ASSERT_EQ(outbox.size(), 1u);
+  EXPECT_NE(outbox[0]["state"], "delivered") << outbox.dump();
+}
+
+TEST_F(HostilePeerTest, ASignedPartReEncodedWithExtraOrRepeatedFieldsIsRefused) {
+  const std::string id = NewMessageId(SystemClock_Now());
+  auto env = SealEnvelope(*hostile, MakeDraft(id, keys, "re-encoded"));
+  ASSERT_TRUE(env.ok());
+  wire::Envelope e;
+  ASSERT_TRUE(e.ParseFromString(*env));
+  // The sealed part with an unknown field appended, then with a field
+  // repeated, each signed again by its (valid) sender: still not canonical.
+  const std::string variants[] = {e.sealed() + std::string("\xf8\x07\x01", 3),
+                                  e.sealed() + e.sealed().substr(0, 2 + static_cast<unsigned char>(e.sealed()[1]))};
+  for (const auto& sealed : variants) {
+    wire::Envelope bad;
+    bad.set_sealed(sealed);
+    bad.set_signature(Sign(hostile->signing(), labels::kEnvelopeOuter, sealed));
+    client->SendEnvelope(SerializeCanonical(bad));
+  }
+  // The envelope itself with its two fields in the other order.
+  std::string reordered;
+  {
+    wire::Envelope sig_only;
+    sig_only.set_signature(e.signature());
+    wire::Envelope sealed_only;
+    sealed_only.set_sealed(e.sealed());
+    reordered = SerializeCanonical(sig_only) + SerializeCanonical(sealed_only);
+  }
+  client->SendEnvelope(reordered);
+  Barrier();
+  EXPECT_EQ(InboxSize(), 1u);  // the barrier only
+  const std::string log = b->Log();
+  size_t refused = 0;
+  for (size_t at = log.find("refused frame from hostile-peer"); at != std::string::npos;
+       at = log.find("refused frame from hostile-peer", at + 1)) {
+    ++refused;
+  }
+  EXPECT_GE(refused, 3u) << log;
+  EXPECT_FALSE(client->AckFor(id));
+}
+
 // Handshakes time out after a second here, so silent connections go fast.
 class FloodTest : public HostilePeerTest {
   std::string ExtraConfig() const override { return "[transport]\nhandshake_timeout_ms = 1000\n"; }
