@@ -416,6 +416,7 @@ Status Store::Commit() {
       throw;
     }
     in_tx_ = false;
+    RestoreDurability();
     return {};
   });
 }
@@ -426,6 +427,19 @@ void Store::Rollback() {
     db_->exec("ROLLBACK");
   } catch (const SQLite::Exception&) {
     // Already rolled back by SQLite (for example after SQLITE_FULL).
+  }
+  RestoreDurability();
+}
+
+// A non-durable transaction is the exception: every write after it (an
+// autocommit one included) is synced again.
+void Store::RestoreDurability() {
+  if (synchronous_full_) return;
+  try {
+    db_->exec("PRAGMA synchronous=FULL");
+    synchronous_full_ = true;
+  } catch (const SQLite::Exception&) {
+    // Left as it is; the next Begin(true) sets it.
   }
 }
 

@@ -420,6 +420,7 @@ class Store {
   SQLite::Statement& Prepare(const char* sql);
   Status LoadRecipients(OutboxRow* row);
   void InsertPeerHead(const PeerHeadRow& h, bool checked);
+  void RestoreDurability();
   void InsertEvent(const std::string& requester, const std::string& request_id,
                    const RequestEvent& e);
   Status EndQueued(int64_t seq, const std::string& recipient, const char* state,
