@@ -2,8 +2,9 @@
 // on loopback (issue 6), driven through their control sockets.
 //
 // In one run it reports:
-//   1. posting: A and B post --entries entries (alternately, pipelined) to a
-//      case of A (lead), B and C while C is stopped;
+//   1. posting: A and B post --entries entries (alternately, at most
+//      --post-window outstanding per author) to a case of A (lead), B and C
+//      while C is stopped;
 //   2. catch-up: A stopped, C started; the time from C's start until C's
 //      `case list` counts every entry (a control reply is sent only after
 //      the daemon's turn commits, so what it counts is durable);
@@ -11,21 +12,24 @@
 //      entries, 20 ms apart); the time from the post request until the entry
 //      is committed in B's store (polled every 100 us by primary key on a
 //      read-only connection), and B's received_at - A's created_at;
-//   4. the limits, measured by this process right before C starts and again
-//      at the end: Ed25519 verification of the exact bytes the entries sign
-//      (libsodium), the project's whole per-entry check (VerifyCaseEntry),
-//      XChaCha20-Poly1305 open of a ciphertext the size of a body, a ZeroMQ
-//      CURVE round trip on loopback with a one-entry frame, and a durable
-//      SQLite commit (WAL, synchronous=FULL) in the temporary directory.
+//   4. the limits, measured by this process right before C starts (A and B
+//      idle) and again at the end (every daemon stopped): Ed25519
+//      verification of the exact bytes the entries sign (libsodium), the
+//      project's whole per-entry check (VerifyCaseEntry), XChaCha20-Poly1305
+//      open of a ciphertext the size of a body, a ZeroMQ CURVE round trip on
+//      loopback with a one-entry frame, and a durable SQLite commit (WAL,
+//      synchronous=FULL) in the temporary directory.
 //
 //   build/bench/rogatory-case-load [--entries N] [--latency N] [--text-bytes N]
 //                                  [--post-window N] [--sync-interval S] [--keep]
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -33,14 +37,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <SQLiteCpp/SQLiteCpp.h>
-#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include "keys/card.h"
@@ -60,8 +61,19 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 }
 double Millis(Clock::time_point a, Clock::time_point b) { return 1e3 * Seconds(a, b); }
 
+// Daemons this process started and has not stopped: stopped on an error,
+// so a failed run leaves nothing behind.
+std::vector<pid_t>& Running() {
+  static std::vector<pid_t> pids;
+  return pids;
+}
+
 [[noreturn]] void Die(const std::string& why) {
   std::fprintf(stderr, "rogatory-case-load: error: %s\n", why.c_str());
+  for (const pid_t pid : Running()) {
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
   std::exit(1);
 }
 
@@ -144,17 +156,22 @@ void Start(Node& n) {
   n.pid = ::fork();
   if (n.pid == 0) {
     const int log = ::open((n.home + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    const int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
     ::dup2(log, 2);
     const std::string bin = BinDir() + "/rogatoryd";
     ::execl(bin.c_str(), bin.c_str(), "--home", n.home.c_str(), nullptr);
     ::_exit(127);
   }
+  Running().push_back(n.pid);
 }
 
 void Stop(Node& n) {
   if (n.pid <= 0) return;
   ::kill(n.pid, SIGTERM);
   ::waitpid(n.pid, nullptr, 0);
+  std::erase(Running(), n.pid);
   n.pid = -1;
 }
 
@@ -308,16 +325,16 @@ double Percentile(std::vector<double> v, double p) {
 // ---------------------------------------------------------------- limits
 
 struct Limits {
-  double verify_us = 0;        // crypto_sign_verify_detached over an entry's signed bytes
-  double check_us = 0;         // VerifyCaseEntry (parse, SHA-256 of the body, verify, checks)
-  double open_us = 0;          // XChaCha20-Poly1305 open of a body-sized ciphertext
+  double verify_us = 0;  // crypto_sign_verify_detached over an entry's signed bytes
+  double check_us = 0;   // VerifyCaseEntry (parse, SHA-256 of the body, verify, checks)
+  double open_us = 0;    // XChaCha20-Poly1305 open of a body-sized ciphertext
   double curve_rt_p50 = 0, curve_rt_p90 = 0;  // ms, one-entry frame each way
   double commit_p50 = 0, commit_p90 = 0;      // ms, one-row durable transaction
   double commit64_p50 = 0;                    // ms, 64-row durable transaction
 };
 
 struct EntrySample {
-  std::vector<std::string> signed_inputs, signatures, keys, entries, entry_keys;
+  std::vector<std::string> signed_inputs, signatures, keys, entries;
   size_t body_bytes = 0, entry_bytes = 0, signed_bytes = 0;
 };
 
@@ -463,14 +480,13 @@ Limits MeasureLimits(const EntrySample& s, const std::string& dir) {
   size_t bad = 0;
   l.verify_us = TimePerCall(n, 1.0, [&](size_t i) {
     const auto& in = s.signed_inputs[i];
-    bad += crypto_sign_verify_detached(
-               reinterpret_cast<const unsigned char*>(s.signatures[i].data()),
-               reinterpret_cast<const unsigned char*>(in.data()), in.size(),
-               reinterpret_cast<const unsigned char*>(s.keys[i].data())) != 0;
+    bad +=
+        crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(s.signatures[i].data()),
+                                    reinterpret_cast<const unsigned char*>(in.data()), in.size(),
+                                    reinterpret_cast<const unsigned char*>(s.keys[i].data())) != 0;
   });
-  l.check_us = TimePerCall(n, 1.0, [&](size_t i) {
-    bad += !VerifyCaseEntry(s.entries[i], s.keys[i]).ok();
-  });
+  l.check_us =
+      TimePerCall(n, 1.0, [&](size_t i) { bad += !VerifyCaseEntry(s.entries[i], s.keys[i]).ok(); });
   if (bad > 0) Die(std::to_string(bad) + " entries did not verify");
   {
     unsigned char key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
@@ -504,11 +520,12 @@ Limits MeasureLimits(const EntrySample& s, const std::string& dir) {
 }
 
 void PrintLimits(const char* when, const Limits& l) {
-  std::printf("limits %s: Ed25519 verify %.1f us (%.0f/s, one core); VerifyCaseEntry %.1f us "
-              "(%.0f/s); XChaCha20-Poly1305 open %.2f us; CURVE round trip p50 %.3f ms, p90 "
-              "%.3f ms; durable commit, 1 row p50 %.3f ms, p90 %.3f ms; 64 rows p50 %.3f ms\n",
-              when, l.verify_us, 1e6 / l.verify_us, l.check_us, 1e6 / l.check_us, l.open_us,
-              l.curve_rt_p50, l.curve_rt_p90, l.commit_p50, l.commit_p90, l.commit64_p50);
+  std::printf(
+      "limits %s: Ed25519 verify %.1f us (%.0f/s, one core); VerifyCaseEntry %.1f us "
+      "(%.0f/s); XChaCha20-Poly1305 open %.2f us; CURVE round trip p50 %.3f ms, p90 "
+      "%.3f ms; durable commit, 1 row p50 %.3f ms, p90 %.3f ms; 64 rows p50 %.3f ms\n",
+      when, l.verify_us, 1e6 / l.verify_us, l.check_us, 1e6 / l.check_us, l.open_us, l.curve_rt_p50,
+      l.curve_rt_p90, l.commit_p50, l.commit_p90, l.commit64_p50);
 }
 
 double LoadAverage() {
@@ -539,9 +556,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (!rogatory::InitCrypto().ok()) return 1;
-  std::printf("# rogatory-case-load: %zu entries while C is away, %zu one at a time; text %zu "
-              "bytes; load average %.2f\n",
-              entries, latency_entries, text_bytes, LoadAverage());
+  std::printf(
+      "# rogatory-case-load: %zu entries while C is away, %zu one at a time; text %zu "
+      "bytes; load average %.2f\n",
+      entries, latency_entries, text_bytes, LoadAverage());
 
   std::string tmpl = (std::filesystem::temp_directory_path() / "rogatory-case-XXXXXX").string();
   const std::string dir = ::mkdtemp(tmpl.data());
@@ -585,10 +603,11 @@ int main(int argc, char** argv) {
       Die("A and B did not converge (logs in " + dir + ")");
     }
     const double converged_s = Seconds(t0, Clock::now());
-    std::printf("posting: %zu entries by A and B (%zu outstanding each) in %.2f s (%.0f/s); both "
-                "hold all after %.2f s (%.0f/s)\n",
-                entries, post_window, posted_s, static_cast<double>(entries) / posted_s, converged_s,
-                static_cast<double>(entries) / converged_s);
+    std::printf(
+        "posting: %zu entries by A and B (%zu outstanding each) in %.2f s (%.0f/s); both "
+        "hold all after %.2f s (%.0f/s)\n",
+        entries, post_window, posted_s, static_cast<double>(entries) / posted_s, converged_s,
+        static_cast<double>(entries) / converged_s);
   }
 
   const EntrySample sample = ReadEntries(b, case_id);
@@ -627,17 +646,21 @@ int main(int argc, char** argv) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll interval
     }
-    if (done_ms < 0) Die("C did not catch up: " + std::to_string(last) + " of " + std::to_string(total));
+    if (done_ms < 0)
+      Die("C did not catch up: " + std::to_string(last) + " of " + std::to_string(total));
   }
   const double rate = static_cast<double>(entries) / (done_ms / 1e3);
+  // All at once (a small case): no rate of its own after the first entries.
   const double rate_after_first =
-      static_cast<double>(total - at_first) / ((done_ms - first_ms) / 1e3);
-  std::printf("catch-up: %zu entries in %.0f ms from C's start: %.0f entries/s (C answered its "
-              "control socket at %.0f ms, held %lld entries at %.0f ms; %.0f entries/s from "
-              "there); CPU C %.2f s (%.0f us/entry), B %.2f s (%.0f us/entry)\n",
-              entries, done_ms, rate, ready_ms, static_cast<long long>(at_first), first_ms,
-              rate_after_first, c_cpu, 1e6 * c_cpu / static_cast<double>(entries), b_cpu,
-              1e6 * b_cpu / static_cast<double>(entries));
+      done_ms > first_ms ? static_cast<double>(total - at_first) / ((done_ms - first_ms) / 1e3)
+                         : rate;
+  std::printf(
+      "catch-up: %zu entries in %.0f ms from C's start: %.0f entries/s (C answered its "
+      "control socket at %.0f ms, held %lld entries at %.0f ms; %.0f entries/s from "
+      "there); CPU C %.2f s (%.0f us/entry), B %.2f s (%.0f us/entry)\n",
+      entries, done_ms, rate, ready_ms, static_cast<long long>(at_first), first_ms,
+      rate_after_first, c_cpu, 1e6 * c_cpu / static_cast<double>(entries), b_cpu,
+      1e6 * b_cpu / static_cast<double>(entries));
   {
     std::string lc, lb;
     const std::string cli = BinDir() + "/rogatory";
@@ -663,8 +686,9 @@ int main(int argc, char** argv) {
     std::string lead;
     int64_t seq = 0;
     {
-      SQLite::Statement q(bdb, "SELECT author FROM case_entries WHERE case_id=? AND type=1 "
-                               "AND seq=1");
+      SQLite::Statement q(bdb,
+                          "SELECT author FROM case_entries WHERE case_id=? AND type=1 "
+                          "AND seq=1");
       q.bind(1, case_id);
       if (!q.executeStep()) Die("B has no first entry");
       lead.assign(static_cast<const char*>(q.getColumn(0).getBlob()),
@@ -715,10 +739,9 @@ int main(int argc, char** argv) {
       control_ms.push_back(Millis(t0, Clock::now()));
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    steady_from_us = static_cast<int64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    steady_from_us = static_cast<int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
     for (size_t i = 0; i < latency_entries; ++i) {
       one(10 + i, true);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));  // pacing between entries
@@ -727,20 +750,22 @@ int main(int argc, char** argv) {
   std::vector<double> accepted_ms;
   {
     SQLite::Database db(b.home + "/store.db", SQLite::OPEN_READONLY);
-    SQLite::Statement q(db, "SELECT received_at - created_at FROM case_entries "
-                            "WHERE case_id=? AND created_at >= ?");
+    SQLite::Statement q(db,
+                        "SELECT received_at - created_at FROM case_entries "
+                        "WHERE case_id=? AND created_at >= ?");
     q.bind(1, case_id);
     q.bind(2, static_cast<int64_t>(steady_from_us));
     while (q.executeStep()) accepted_ms.push_back(q.getColumn(0).getInt64() / 1e3);
   }
-  std::printf("steady state (%zu entries, 20 ms apart): A answered the post (its commit) p50 "
-              "%.2f ms; committed in B's store p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; "
-              "B accepted it (received_at - created_at, %zu entries) p50 %.2f ms, p90 %.2f ms, "
-              "p99 %.2f ms\n",
-              visible_ms.size(), Percentile(answered_ms, 0.5), Percentile(visible_ms, 0.5),
-              Percentile(visible_ms, 0.9), Percentile(visible_ms, 0.99),
-              Percentile(visible_ms, 1.0), accepted_ms.size(), Percentile(accepted_ms, 0.5),
-              Percentile(accepted_ms, 0.9), Percentile(accepted_ms, 0.99));
+  std::printf(
+      "steady state (%zu entries, 20 ms apart): A answered the post (its commit) p50 "
+      "%.2f ms; committed in B's store p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms; "
+      "B accepted it (received_at - created_at, %zu entries) p50 %.2f ms, p90 %.2f ms, "
+      "p99 %.2f ms\n",
+      visible_ms.size(), Percentile(answered_ms, 0.5), Percentile(visible_ms, 0.5),
+      Percentile(visible_ms, 0.9), Percentile(visible_ms, 0.99), Percentile(visible_ms, 1.0),
+      accepted_ms.size(), Percentile(accepted_ms, 0.5), Percentile(accepted_ms, 0.9),
+      Percentile(accepted_ms, 0.99));
   std::printf("control round trip to A (status, idle): p50 %.2f ms, p90 %.2f ms\n",
               Percentile(control_ms, 0.5), Percentile(control_ms, 0.9));
 
@@ -750,16 +775,17 @@ int main(int argc, char** argv) {
 
   const double verify_us = (before.verify_us + after.verify_us) / 2;
   const double check_us = (before.check_us + after.check_us) / 2;
-  const double floor_ms = (before.curve_rt_p50 + after.curve_rt_p50) / 2 +
-                          (before.commit_p50 + after.commit_p50) / 2;
-  std::printf("ratio: catch-up %.2f (from the first entries on: %.2f) of what Ed25519 "
-              "verification alone allows on one core (mean %.0f/s); %.2f (%.2f) of "
-              "VerifyCaseEntry alone (mean %.0f/s); steady state p50 %.1f x, p90 %.1f x (CURVE "
-              "round trip + durable commit, mean p50s %.3f ms); load average %.2f\n",
-              rate * verify_us / 1e6, rate_after_first * verify_us / 1e6, 1e6 / verify_us,
-              rate * check_us / 1e6, rate_after_first * check_us / 1e6, 1e6 / check_us,
-              Percentile(visible_ms, 0.5) / floor_ms, Percentile(visible_ms, 0.9) / floor_ms,
-              floor_ms, LoadAverage());
+  const double floor_ms =
+      (before.curve_rt_p50 + after.curve_rt_p50) / 2 + (before.commit_p50 + after.commit_p50) / 2;
+  std::printf(
+      "ratio: catch-up %.2f (from the first entries on: %.2f) of what Ed25519 "
+      "verification alone allows on one core (mean %.0f/s); %.2f (%.2f) of "
+      "VerifyCaseEntry alone (mean %.0f/s); steady state p50 %.1f x, p90 %.1f x (CURVE "
+      "round trip + durable commit, mean p50s %.3f ms); load average %.2f\n",
+      rate * verify_us / 1e6, rate_after_first * verify_us / 1e6, 1e6 / verify_us,
+      rate * check_us / 1e6, rate_after_first * check_us / 1e6, 1e6 / check_us,
+      Percentile(visible_ms, 0.5) / floor_ms, Percentile(visible_ms, 0.9) / floor_ms, floor_ms,
+      LoadAverage());
 
   if (keep) {
     std::printf("kept %s\n", dir.c_str());
