@@ -72,6 +72,21 @@ Result<std::string> SealEnvelope(const Identity& sender, const Draft& d,
   if (d.expires_at_us <= d.created_at_us) {
     return MakeError(Code::kInvalidArgument, "expiry must be after creation");
   }
+  // The same ranges every recipient enforces (ParseEnvelope, OpenEnvelope):
+  // a message it would refuse is never sealed.
+  if (d.priority == wire::PRIORITY_UNSPECIFIED || d.priority > wire::PRIORITY_URGENT) {
+    return MakeError(Code::kInvalidArgument,
+                     "unknown priority code " + std::to_string(d.priority) + " (known: 1 to 3)");
+  }
+  if (d.inner.kind() > wire::KIND_INFO) {
+    return MakeError(Code::kInvalidArgument,
+                     "unknown kind code " + std::to_string(d.inner.kind()) + " (known: 0 to 4)");
+  }
+  if (d.inner.handling() > wire::HANDLING_H3) {
+    return MakeError(Code::kInvalidArgument, "unknown handling code " +
+                                                 std::to_string(d.inner.handling()) +
+                                                 " (known: 0 to 3)");
+  }
   SecretBytes content_key(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
   randombytes_buf(content_key.data(), content_key.size());
 

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -153,6 +156,7 @@ class DaemonImpl {
   zmq::context_t ctx{1};
   std::unique_ptr<ZapHandler> zap;
   std::optional<zmq::socket_t> router;
+  std::unique_ptr<ConnectionMonitor> router_monitor;  // destroyed before `router`
   std::optional<zmq::socket_t> control;
   int signal_fd = -1;
   TransportOptions topts;
@@ -592,6 +596,58 @@ class DaemonImpl {
       ++r.suppressed;
     }
     if (refusals.size() > 4096) refusals.clear();  // bounded, whatever the source
+  }
+
+  // Connections partners opened to this node, by socket: the address from
+  // when it was accepted, the peer from its first frame (ZMQ_SRCFD). ZeroMQ
+  // closes a connection that breaks its framing or sends a frame over
+  // max_frame_bytes without telling the socket's user why, so the monitor's
+  // disconnect is the only trace: it is logged naming the peer.
+  struct RouterConnection {
+    std::string address;
+    std::string peer;  // node id, once a frame came from it
+  };
+  std::unordered_map<int, RouterConnection> router_connections;
+
+  void WatchRouterConnections() {
+    for (const auto& e : router_monitor->Drain()) {
+      if (e.kind == ConnectionMonitor::Kind::kAccepted) {
+        sockaddr_storage sa{};
+        socklen_t len = sizeof sa;
+        char host[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (::getpeername(e.fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0) {
+          if (sa.ss_family == AF_INET) {
+            const auto* in = reinterpret_cast<const sockaddr_in*>(&sa);
+            ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+            port = ntohs(in->sin_port);
+          } else if (sa.ss_family == AF_INET6) {
+            const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&sa);
+            ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+            port = ntohs(in6->sin6_port);
+          }
+        }
+        router_connections[e.fd] = {std::string(host) + ":" + std::to_string(port), ""};
+      } else if (e.kind == ConnectionMonitor::Kind::kDown) {
+        auto it = router_connections.find(e.fd);
+        if (it == router_connections.end()) continue;
+        if (!it->second.peer.empty()) {
+          spdlog::info(
+              "connection from {} ({}) closed: it hung up, or it sent a frame over "
+              "limits.max_frame_bytes ({} bytes) or broke ZeroMQ framing, which ZeroMQ cuts off",
+              it->second.peer, it->second.address, cfg.max_frame_bytes);
+        }
+        router_connections.erase(it);
+      }
+    }
+  }
+
+  void NoteRouterConnection(int fd, const Peer& peer) {
+    if (fd < 0) return;
+    auto it = router_connections.find(fd);
+    if (it != router_connections.end() && it->second.peer.empty()) {
+      it->second.peer = peer.row.node_id;
+    }
   }
 
   // ------------------------------------------------------------ cases
@@ -2218,6 +2274,7 @@ class DaemonImpl {
                      user.empty() ? "an unknown peer" : user.substr(0, space));
         continue;
       }
+      NoteRouterConnection(zmq_msg_get(data.handle(), ZMQ_SRCFD), *peer);
       Outgoing route;
       route.via_router = true;
       route.routing_id = rid.to_string();
@@ -3266,6 +3323,7 @@ class DaemonImpl {
       items.push_back({zap->socket().handle(), 0, ZMQ_POLLIN, 0});
       items.push_back({router->handle(), 0, ZMQ_POLLIN, 0});
       items.push_back({control->handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back({router_monitor->socket().handle(), 0, ZMQ_POLLIN, 0});
       std::vector<DealerKey> dealer_fps;
       for (auto& [fp, d] : dealers) {
         items.push_back({d->socket.handle(), 0, ZMQ_POLLIN, 0});
@@ -3311,15 +3369,17 @@ class DaemonImpl {
         }
       }
       urgent_in_batch = false;
+      if (items[4].revents & ZMQ_POLLIN) WatchRouterConnections();
       if (items[2].revents & ZMQ_POLLIN) DrainRouter(batch);
       for (size_t i = 0; i < dealer_fps.size(); ++i) {
-        const auto& item = items[4 + 2 * i];
-        const auto& mon = items[5 + 2 * i];
+        const auto& item = items[5 + 2 * i];
+        const auto& mon = items[6 + 2 * i];
         auto it = dealers.find(dealer_fps[i]);
         if (it == dealers.end()) continue;
         if (mon.revents & ZMQ_POLLIN) {
           for (auto event : it->second->monitor->Drain()) {
-            const bool up = event == ConnectionMonitor::Event::kUp;
+            if (event.kind == ConnectionMonitor::Kind::kAccepted) continue;
+            const bool up = event.kind == ConnectionMonitor::Kind::kUp;
             it->second->connected = up;
             if (up) {
               it->second->waiting = false;
@@ -3416,6 +3476,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
     ROG_ASSIGN_OR_RETURN(zmq::socket_t r, BindRouter(impl->ctx, impl->me->transport().secret,
                                                      impl->cfg.listen, impl->topts));
     impl->router.emplace(std::move(r));
+    ROG_ASSIGN_OR_RETURN(impl->router_monitor,
+                         ConnectionMonitor::Attach(impl->ctx, *impl->router, /*accepted=*/true));
   }
   // The control socket: a ROUTER on ipc:// in the 0700 home, made 0600.
   try {

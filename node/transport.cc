@@ -75,11 +75,13 @@ Result<zmq::socket_t> ConnectDealer(zmq::context_t& ctx, const SecretBytes& our_
 }
 
 Result<std::unique_ptr<ConnectionMonitor>> ConnectionMonitor::Attach(zmq::context_t& ctx,
-                                                                     zmq::socket_t& watched) {
+                                                                     zmq::socket_t& watched,
+                                                                     bool accepted) {
   static std::atomic<uint64_t> counter{0};
   const std::string endpoint = "inproc://rogatory-monitor-" + std::to_string(++counter);
-  if (zmq_socket_monitor(watched.handle(), endpoint.c_str(),
-                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0) {
+  const int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                     (accepted ? ZMQ_EVENT_ACCEPTED : 0);
+  if (zmq_socket_monitor(watched.handle(), endpoint.c_str(), events) != 0) {
     return MakeError(Code::kInternal,
                      std::string("zmq_socket_monitor: ") + zmq_strerror(zmq_errno()));
   }
@@ -102,11 +104,15 @@ std::vector<ConnectionMonitor::Event> ConnectionMonitor::Drain() {
     zmq::message_t head, address;
     if (!pair_.recv(head, zmq::recv_flags::dontwait)) break;
     if (head.more()) (void)pair_.recv(address, zmq::recv_flags::none);
-    if (head.size() < 2) continue;
+    if (head.size() < 6) continue;  // 16-bit event, 32-bit value
     uint16_t event = 0;
+    uint32_t value = 0;
     std::memcpy(&event, head.data(), sizeof event);
-    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) out.push_back(Event::kUp);
-    if (event == ZMQ_EVENT_DISCONNECTED) out.push_back(Event::kDown);
+    std::memcpy(&value, static_cast<const char*>(head.data()) + 2, sizeof value);
+    const int fd = static_cast<int>(value);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) out.push_back({Kind::kUp});
+    if (event == ZMQ_EVENT_DISCONNECTED) out.push_back({Kind::kDown, fd});
+    if (event == ZMQ_EVENT_ACCEPTED) out.push_back({Kind::kAccepted, fd});
   }
   return out;
 }

@@ -54,13 +54,23 @@ Result<zmq::socket_t> ConnectDealer(zmq::context_t& ctx, const SecretBytes& our_
 // polls socket() and calls Drain() when it is readable.
 class ConnectionMonitor {
  public:
-  enum class Event { kUp, kDown };
-  // Attaches to `watched`, which must outlive the monitor.
+  enum class Kind {
+    kUp,        // handshake succeeded
+    kDown,      // disconnected; `fd` is the connection's socket
+    kAccepted,  // a listening socket accepted a connection; `fd` as above
+  };
+  struct Event {
+    Kind kind;
+    int fd = -1;  // for kDown and kAccepted
+  };
+  // Attaches to `watched`, which must outlive the monitor. `accepted` also
+  // reports kAccepted (for a listening socket).
   static Result<std::unique_ptr<ConnectionMonitor>> Attach(zmq::context_t& ctx,
-                                                           zmq::socket_t& watched);
+                                                           zmq::socket_t& watched,
+                                                           bool accepted = false);
   ~ConnectionMonitor();
   zmq::socket_t& socket() { return pair_; }
-  // Handshake succeeded -> kUp; disconnected -> kDown; in order.
+  // The events since the last call, in order.
   std::vector<Event> Drain();
 
  private:

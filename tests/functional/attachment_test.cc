@@ -120,8 +120,13 @@ TEST_F(AttachmentTest, LargeAttachmentCrossesWithBoundedMemoryAndTheSameHash) {
   const int64_t peak_a = ProcKiB(a.pid(), "VmHWM"), peak_b = ProcKiB(b.pid(), "VmHWM");
   RecordProperty("sender_growth_kib", std::to_string(peak_a - idle_a));
   RecordProperty("receiver_growth_kib", std::to_string(peak_b - idle_b));
+#if !defined(__SANITIZE_ADDRESS__)
+  // Under AddressSanitizer freed memory sits in its quarantine (256 MiB by
+  // default), so the resident size says nothing about our buffers; the
+  // plain build checks the bound.
   EXPECT_LT(peak_a - idle_a, 64 * 1024) << "sender idle " << idle_a << " KiB, peak " << peak_a;
   EXPECT_LT(peak_b - idle_b, 64 * 1024) << "receiver idle " << idle_b << " KiB, peak " << peak_b;
+#endif
 
   // The signed hash, and the file itself, match on the other side.
   auto shown = b.Json({"show", id, "--json"});

@@ -349,6 +349,38 @@ TEST_F(HostilePeerTest, MalformedFramesAreLoggedAndTheNodeKeepsServing) {
   EXPECT_EQ(InboxSize(), 1u);  // the barrier only
 }
 
+// A frame limit small enough to cross cheaply.
+class SmallFrameTest : public HostilePeerTest {
+  std::string ExtraConfig() const override {
+    return "[limits]\nmax_frame_bytes = 131072\nmax_body_bytes = 1024\n";
+  }
+};
+
+TEST_F(SmallFrameTest, TruncatedAndOversizedFramesAreRefusedNamingThePeer) {
+  Barrier();  // the connection has carried a frame: b knows whose it is
+  // A valid frame cut short: refused by the strict parser, one line.
+  const std::string id = NewMessageId(SystemClock_Now());
+  auto env = SealEnvelope(*hostile, MakeDraft(id, keys, "cut short"));
+  ASSERT_TRUE(env.ok());
+  wire::Frame f;
+  f.set_protocol(1);
+  f.mutable_deliver()->set_envelope(*env);
+  const std::string whole = SerializeCanonical(f);
+  client->SendRaw(whole.substr(0, whole.size() / 2));
+  Barrier();
+  EXPECT_TRUE(b->WaitLog("refused frame from hostile-peer")) << b->Log();
+  EXPECT_FALSE(client->AckFor(id));
+
+  // A frame over max_frame_bytes: ZeroMQ cuts the connection before the
+  // daemon sees a byte of it; the daemon names the peer and the limit.
+  client->SendRaw(std::string(200 * 1024, 'x'));
+  EXPECT_TRUE(b->WaitLog("connection from hostile-peer (127.0.0.1:")) << b->Log();
+  EXPECT_TRUE(b->WaitLog("over limits.max_frame_bytes (131072 bytes)")) << b->Log();
+  // The peer reconnects and is served again, and so is everyone else.
+  Barrier();
+  EXPECT_EQ(InboxSize(), 3u);  // the three barriers, nothing else
+}
+
 // A tree head of `who`'s log at `size` with root `root`, signed by `signer`.
 std::string Head(const Identity& who, const Identity& signer, uint64_t size, char root) {
   wire::TreeHead h;
@@ -431,7 +463,8 @@ TEST_F(HostilePeerTest, APeerShowingTwoHistoriesIsCosignedOnceThenCaughtWithEvid
             std::string::npos);
   // b still serves the peer, and still holds the first head, not the second.
   Barrier();
-  for (const auto& p : b->Json({"status", "--json"})["peers"]) {
+  const auto after = b->Json({"status", "--json"});
+  for (const auto& p : after["peers"]) {
     if (p["id"] == "hostile-peer") {
       EXPECT_EQ(p["log_size"], 4);
     }
@@ -545,6 +578,38 @@ TEST_F(HostilePeerTest, AConnectionMadeWithAReplacedTransportKeyIsCutOff) {
   client->SendEnvelope(*SealEnvelope(*hostile, MakeDraft(id, keys, "old key")));
   EXPECT_TRUE(b->WaitLog("is no longer admitted by the roster")) << b->Log();
   EXPECT_FALSE(client->AckFor(id));
+  EXPECT_EQ(InboxSize(), 1u);  // the first barrier only
+}
+
+// Revocation as docs/operator-guide.md section 12 does it today (issue 8
+// adds the signed `peer revoke`): the open connection is cut off at once,
+// a new one is refused at the handshake, and nothing goes back to it.
+TEST_F(HostilePeerTest, ARevokedPeerIsCutOffOnItsOpenConnectionAndRefusedAfter) {
+  Barrier();  // the connection works
+  {
+    SQLite::Database db(b->home() + "/store.db", SQLite::OPEN_READWRITE);
+    db.setBusyTimeout(5000);
+    ASSERT_EQ(db.exec("UPDATE peers SET revoked_at = 1 WHERE node_id = 'hostile-peer'"), 1);
+  }
+  // On the connection it already has: refused, one line naming it.
+  const std::string id = NewMessageId(SystemClock_Now());
+  client->SendEnvelope(*SealEnvelope(*hostile, MakeDraft(id, keys, "after revocation")));
+  EXPECT_TRUE(b->WaitLog("refused frame: connection of " +
+                         FingerprintText(hostile->fingerprint()) +
+                         " is no longer admitted by the roster"))
+      << b->Log();
+  // A new connection with its key does not get past the handshake.
+  HostileClient again(*hostile, keys, b->endpoint());
+  const std::string id2 = NewMessageId(SystemClock_Now());
+  again.SendEnvelope(*SealEnvelope(*hostile, MakeDraft(id2, keys, "new connection")));
+  EXPECT_TRUE(b->WaitLog("refused connection from 127.0.0.1")) << b->Log();
+  EXPECT_FALSE(again.ReceiveUntil([](const wire::Frame&) { return true; },
+                                  std::chrono::milliseconds(500)));
+  EXPECT_FALSE(client->AckFor(id));
+  // Nothing is sent to it either.
+  auto r = b->Cli({"send", "--to", "hostile-peer", "--subject", "s", "--body", "x"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("recipient 'hostile-peer' is revoked"), std::string::npos) << r.err;
   EXPECT_EQ(InboxSize(), 1u);  // the first barrier only
 }
 

@@ -184,6 +184,38 @@ TEST_F(EnvelopeTest, StructuralLimits) {
   EXPECT_FALSE(ParseEnvelope(RandomBytes(200)).ok());
 }
 
+// A code no recipient accepts is refused when sealing, not after the
+// message was confirmed and queued (found by review of the control path).
+TEST_F(EnvelopeTest, CodesOutsideTheirRangeAreNeverSealed) {
+  Draft ok = SimpleDraft({&b}, "x");
+  ok.priority = wire::PRIORITY_URGENT;
+  ok.inner.set_kind(wire::KIND_INFO);
+  ok.inner.set_handling(wire::HANDLING_H3);
+  auto sealed = SealEnvelope(a, ok);
+  ASSERT_TRUE(sealed.ok()) << sealed.error().message;
+  ASSERT_TRUE(Accept(*sealed, a, b).ok());
+
+  Draft priority = ok;
+  priority.priority = static_cast<wire::Priority>(4);
+  auto r = SealEnvelope(a, priority);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "unknown priority code 4 (known: 1 to 3)");
+  priority.priority = wire::PRIORITY_UNSPECIFIED;
+  EXPECT_FALSE(SealEnvelope(a, priority).ok());
+
+  Draft kind = ok;
+  kind.inner.set_kind(static_cast<wire::Kind>(5));
+  r = SealEnvelope(a, kind);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "unknown kind code 5 (known: 0 to 4)");
+
+  Draft handling = ok;
+  handling.inner.set_handling(static_cast<wire::Handling>(1000));
+  r = SealEnvelope(a, handling);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "unknown handling code 1000 (known: 0 to 3)");
+}
+
 TEST_F(EnvelopeTest, ReceiptSignedByTheRecipientNamesTheEnvelope) {
   auto bytes = SealEnvelope(a, SimpleDraft({&b}, "receipted"));
   wire::Receipt r;
