@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs Rogatory's build and test dependencies from Debian 12 packages.
 # Safe to run more than once: apt-get skips what is already installed.
+#   deploy/install-deps.sh          what building and the test suite need
+#   deploy/install-deps.sh --fuzz   also clang and libFuzzer, for tests/fuzz/run.sh
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,12 @@ packages=(
   nlohmann-json3-dev libsqlite3-dev libsqlitecpp-dev libtomlplusplus-dev libssl-dev
   sqlite3 python3-zmq python3-protobuf
 )
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown argument '$arg' (known: --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,9 @@
 #                            under AddressSanitizer + UndefinedBehaviorSanitizer
 #                            in build-asan/ (what CI runs on every submission)
 #   tests/run.sh --long      all of the above, then the long tier (soak, crash
-#                            loops, power loss, many-node tests) in build/
+#                            loops, power loss, many-node tests) in build/,
+#                            then every fuzzer for FUZZ_SECONDS (default 60)
+#                            with clang (tests/fuzz/run.sh)
 #   tests/run.sh --sanitize  only the sanitizer tier, in build-asan/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,7 @@ for arg in "$@"; do
   case "$arg" in
     --long) long=1 ;;
     --sanitize) sanitize_only=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "tests/run.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -91,4 +93,7 @@ if [ "$long" -eq 1 ]; then
   else
     ctest --test-dir build -j1 --output-on-failure -L long
   fi
+  # Every libFuzzer harness, FUZZ_SECONDS each (default 60), with clang.
+  bash deploy/install-deps.sh --fuzz
+  bash tests/fuzz/run.sh
 fi

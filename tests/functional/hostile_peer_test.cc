@@ -211,6 +211,21 @@ class HostilePeerTest : public ::testing::Test {
         << b->Log();
   }
 
+  // After every attack, a legitimate peer that took no part in it still
+  // gets a message through: the node kept serving.
+  void TearDown() override {
+    if (HasFatalFailure() || b == nullptr) return;
+    HostileClient honest(*other, keys, b->endpoint());
+    const std::string id = NewMessageId(SystemClock_Now());
+    auto env = SealEnvelope(*other, MakeDraft(id, keys, "still served"));
+    ASSERT_TRUE(env.ok());
+    honest.SendEnvelope(*env);
+    EXPECT_TRUE(honest.ReceiveUntil(
+        [&](const wire::Frame& f) { return f.has_ack() && f.ack().message_id() == id; }))
+        << "a legitimate peer was not served after the test\n"
+        << b->Log();
+  }
+
   size_t InboxSize() { return b->Json({"inbox", "--json"}).size(); }
   virtual std::string ExtraConfig() const { return ""; }
 
@@ -229,6 +244,35 @@ TEST_F(HostilePeerTest, EnvelopeSignedByAnotherPeerOverThisConnectionIsRefused) 
   Barrier();
   EXPECT_FALSE(client->AckFor(id));
   EXPECT_TRUE(b->WaitLog("came over the connection of hostile-peer")) << b->Log();
+  EXPECT_EQ(InboxSize(), 1u);  // the barrier only
+}
+
+// Someone holding the peer's transport key (it gets through CURVE and ZAP)
+// but not its identity key: envelopes in its name with a forged signature.
+TEST_F(HostilePeerTest, AValidTransportKeyWithAForgedIdentitySignatureIsRefused) {
+  const Identity thief = MakeIdentity("hostile-peer");  // same name, other keys
+  std::vector<std::string> ids;
+  for (int variant = 0; variant < 2; ++variant) {
+    const std::string id = NewMessageId(SystemClock_Now());
+    ids.push_back(id);
+    auto env = SealEnvelope(*hostile, MakeDraft(id, keys, "forged"));
+    ASSERT_TRUE(env.ok());
+    wire::Envelope e;
+    ASSERT_TRUE(e.ParseFromString(*env));
+    e.set_signature(variant == 0 ? Sign(thief.signing(), labels::kEnvelopeOuter, e.sealed())
+                                 : RandomBytes(64));
+    client->SendEnvelope(SerializeCanonical(e));
+  }
+  Barrier();
+  for (const auto& id : ids) EXPECT_FALSE(client->AckFor(id)) << id;
+  const std::string log = b->Log();
+  size_t lines = 0;
+  for (size_t at = log.find("outer signature does not verify"); at != std::string::npos;
+       at = log.find("outer signature does not verify", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2u) << log;
+  EXPECT_NE(log.find("refused frame from hostile-peer"), std::string::npos) << log;
   EXPECT_EQ(InboxSize(), 1u);  // the barrier only
 }
 
