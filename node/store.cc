@@ -503,6 +503,25 @@ Status Store::AddPeer(const PeerRow& p) {
   });
 }
 
+Status Store::RevokePeer(const std::string& node_id, int64_t at_us) {
+  return Run("revoke peer", [&]() -> Status {
+    auto& find = Prepare("SELECT revoked_at FROM peers WHERE node_id=?1");
+    find.bind(1, node_id);
+    if (!find.executeStep()) {
+      return MakeError(Code::kNotFound, "no peer '" + node_id + "' in the roster",
+                       "'rogatory peer list' shows the roster");
+    }
+    if (!find.getColumn(0).isNull()) {
+      return MakeError(Code::kAlreadyExists, "peer '" + node_id + "' was revoked already");
+    }
+    auto& q = Prepare("UPDATE peers SET revoked_at=?2 WHERE node_id=?1 AND revoked_at IS NULL");
+    q.bind(1, node_id);
+    q.bind(2, static_cast<int64_t>(at_us));
+    q.exec();
+    return {};
+  });
+}
+
 Result<std::vector<PeerRow>> Store::ListPeers() {
   return Run("list peers", [&]() -> Result<std::vector<PeerRow>> {
     auto& q = Prepare(

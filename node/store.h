@@ -254,6 +254,9 @@ class Store {
   // the same fingerprint. kAlreadyExists if the id or a key belongs to a
   // different peer.
   Status AddPeer(const PeerRow& peer);
+  // Marks the peer revoked at `at_us`; kNotFound for an unknown node id,
+  // kAlreadyExists if it was revoked already.
+  Status RevokePeer(const std::string& node_id, int64_t at_us);
   Result<std::vector<PeerRow>> ListPeers();
 
   // ---- inbox

@@ -395,6 +395,44 @@ int RunPeerAdd(const Home& home, const std::string& file, const std::string& fp_
   return kExitOk;
 }
 
+// Revocation takes effect at once: a running daemon re-reads the roster at
+// its next turn (PRAGMA data_version), refuses frames from the peer even on
+// an open connection, closes its own connections to it and sends it nothing.
+int RunPeerRevoke(const Home& home, const std::string& id, bool yes) {
+  if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
+  auto store = Store::Open(home.store());
+  if (!store.ok()) return Fail(store.error());
+  auto peers = (*store)->ListPeers();
+  if (!peers.ok()) return Fail(peers.error());
+  const PeerRow* peer = nullptr;
+  for (const auto& p : *peers) {
+    if (p.node_id == id) peer = &p;
+  }
+  if (peer == nullptr) {
+    return Fail("no peer '" + id + "' in the roster", "'rogatory peer list' shows the roster");
+  }
+  if (peer->revoked_at) return Fail("peer '" + id + "' was revoked already");
+  if (!yes) {
+    if (!::isatty(STDIN_FILENO) || !::isatty(STDERR_FILENO)) {
+      return Fail("revoking a peer needs confirmation", "pass --yes to revoke without asking",
+                  kExitUsage);
+    }
+    std::cerr << "Revoke " << peer->node_id << " (" << peer->authority << ", " << peer->country
+              << ") " << FingerprintText(peer->fingerprint)
+              << "?\nNothing more will be accepted from it or sent to it. Type its node id to "
+                 "confirm: "
+              << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != peer->node_id) return Fail("not revoked: the answer was not '" + id + "'");
+  }
+  if (auto s = (*store)->RevokePeer(id, SystemClock().NowMicros()); !s.ok()) {
+    return Fail(s.error());
+  }
+  std::cout << "revoked peer " << id << " " << FingerprintText(peer->fingerprint) << "\n";
+  return kExitOk;
+}
+
 int RunPeerList(const Home& home, bool json) {
   if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
   auto store = Store::Open(home.store());
@@ -412,7 +450,9 @@ int RunPeerList(const Home& home, bool json) {
                      {"card_sequence", p.card_sequence},
                      {"source", p.source},
                      {"added_at", Rfc3339(p.added_at)},
-                     {"revoked", p.revoked_at.has_value()}});
+                     {"revoked", p.revoked_at.has_value()},
+                     {"revoked_at", p.revoked_at ? nlohmann::ordered_json(Rfc3339(*p.revoked_at))
+                                                 : nlohmann::ordered_json(nullptr)}});
     }
     PrintJson(arr);
   } else if (peers->empty()) {
@@ -930,6 +970,13 @@ int Main(int argc, char** argv) {
                        "the fingerprint the partner gave you over another channel")
       ->required();
   peer_add->callback([&] { exit_code = RunPeerAdd(home(), card_file, fingerprint); });
+  std::string revoke_id;
+  bool yes = false;
+  auto* peer_revoke = peer_cmd->add_subcommand(
+      "revoke", "stop accepting from and sending to a peer, at once");
+  peer_revoke->add_option("ID", revoke_id, "the peer's node id")->required();
+  peer_revoke->add_flag("--yes", yes, "do not ask for confirmation");
+  peer_revoke->callback([&] { exit_code = RunPeerRevoke(home(), revoke_id, yes); });
   auto* peer_list = peer_cmd->add_subcommand("list", "list roster peers");
   peer_list->add_flag("--json", json, "print JSON");
   peer_list->callback([&] { exit_code = RunPeerList(home(), json); });

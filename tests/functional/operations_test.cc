@@ -79,6 +79,61 @@ TEST(OperationsTest, HomeFlagWorksBeforeOrAfterTheSubcommand) {
   ::unsetenv("ROGATORY_HOME");
 }
 
+// `peer revoke` on one side takes effect at once, on the connection that is
+// already open too: within a second nothing more is accepted from the peer,
+// and nothing more is sent to it.
+TEST(OperationsTest, RevocationCutsAnEstablishedConnectionWithinOneSecond) {
+  TempDir dir;
+  Node a(dir.path(), "stolen-laptop");
+  Node b(dir.path(), "revoker", "NL");
+  a.Trust(b);
+  b.Trust(a);
+  a.Start();
+  b.Start();
+  // Both directions carry traffic: the connections are up.
+  ASSERT_TRUE(a.WaitOutboxState(a.Send({"--to", "revoker", "--subject", "s", "--body", "1"}),
+                                "delivered"));
+  ASSERT_TRUE(b.WaitOutboxState(b.Send({"--to", "stolen-laptop", "--subject", "s", "--body", "2"}),
+                                "delivered"));
+
+  // Without a terminal, revocation needs --yes.
+  auto refused = b.Cli({"peer", "revoke", "stolen-laptop"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("pass --yes"), std::string::npos) << refused.err;
+  auto r = b.Cli({"peer", "revoke", "stolen-laptop", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto revoked_at = std::chrono::steady_clock::now();
+
+  // a's next message, on the connection it already has, is refused.
+  const std::string late = a.SendDirect("revoker", "after", "3");
+  ASSERT_FALSE(late.empty());
+  EXPECT_TRUE(b.WaitLog("is no longer admitted by the roster", std::chrono::seconds(1)))
+      << b.Log();
+  EXPECT_LT(std::chrono::steady_clock::now() - revoked_at, std::chrono::seconds(1));
+  auto inbox = b.Json({"inbox", "--json"});
+  ASSERT_EQ(inbox.size(), 1u) << inbox.dump();
+  // Nothing goes to it either, and the roster says so.
+  auto send = b.Cli({"send", "--to", "stolen-laptop", "--subject", "s", "--body", "4"});
+  EXPECT_EQ(send.exit_code, 1);
+  EXPECT_NE(send.err.find("recipient 'stolen-laptop' is revoked"), std::string::npos) << send.err;
+  auto peers = b.Json({"peer", "list", "--json"});
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0]["revoked"], true);
+  EXPECT_TRUE(peers[0]["revoked_at"].is_string());
+  // Revoking twice, or someone unknown, is one clear line.
+  EXPECT_NE(b.Cli({"peer", "revoke", "stolen-laptop", "--yes"}).err.find("revoked already"),
+            std::string::npos);
+  EXPECT_NE(b.Cli({"peer", "revoke", "nobody", "--yes"}).err.find("no peer 'nobody'"),
+            std::string::npos);
+  // The message stays undelivered at a (b never acknowledged it).
+  auto out = a.Json({"outbox", "--json"});
+  for (const auto& m : out) {
+    if (m["id"] == late) {
+      EXPECT_EQ(m["state"], "queued");
+    }
+  }
+}
+
 TEST(OperationsTest, SighupReloadsAndKeepsServing) {
   TempDir dir;
   Node a(dir.path(), "reloaded");
