@@ -3,6 +3,7 @@
 // to rogatoryd over its control socket and exit 4 when it is not reachable.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -249,6 +250,82 @@ int WaitDelivered(const Home& home, const std::string& own_id, const std::string
 }
 
 int WaitFor(const Home& home, const std::string& id);
+
+// ---------------------------------------------------------------- keys
+// Reads one line from the terminal without echo. Only called when stdin and
+// stderr are terminals.
+Result<SecretBytes> PromptSecret(const std::string& prompt) {
+  std::cerr << prompt << std::flush;
+  termios old_mode{};
+  const bool tty = ::tcgetattr(STDIN_FILENO, &old_mode) == 0;
+  if (tty) {
+    termios quiet = old_mode;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  SecretBytes buf(1024);
+  size_t len = 0;
+  for (char c; len < buf.size() && ::read(STDIN_FILENO, &c, 1) == 1 && c != '\n';) {
+    buf.data()[len++] = static_cast<uint8_t>(c);
+  }
+  if (tty) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
+  std::cerr << "\n";
+  if (len == 0) return MakeError(Code::kInvalidArgument, "the passphrase is empty");
+  SecretBytes out(len);
+  std::memcpy(out.data(), buf.data(), len);
+  return out;
+}
+
+bool Interactive() { return ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO); }
+
+// Re-encrypts the keystore under a new passphrase: written beside it, made
+// durable, then renamed over it, so a crash leaves the old or the new file,
+// never neither. The keys themselves do not change.
+int RunKeysPasswd(const Home& home, const std::string& old_file, const std::string& new_file) {
+  if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
+  auto old_pass = FindPassphrase(old_file);
+  if (!old_pass.ok()) return Fail(old_pass.error());
+  auto id = Identity::ReadKeystore(home.keystore(), *old_pass);
+  if (!id.ok() && id.error().code == Code::kFailedPrecondition && !old_pass->has_value() &&
+      Interactive()) {
+    auto typed = PromptSecret("current passphrase: ");
+    if (!typed.ok()) return Fail(typed.error());
+    *old_pass = std::move(typed).value();
+    id = Identity::ReadKeystore(home.keystore(), *old_pass);
+  }
+  if (!id.ok()) return Fail(id.error());
+  std::optional<SecretBytes> new_pass;
+  if (!new_file.empty()) {
+    auto p = ReadPassphraseFile(new_file);
+    if (!p.ok()) return Fail(p.error());
+    new_pass = std::move(p).value();
+  } else if (Interactive()) {
+    auto first = PromptSecret("new passphrase: ");
+    if (!first.ok()) return Fail(first.error());
+    auto again = PromptSecret("new passphrase again: ");
+    if (!again.ok()) return Fail(again.error());
+    if (first->view() != again->view()) return Fail("the two new passphrases differ");
+    new_pass = std::move(first).value();
+  } else {
+    return Fail("no new passphrase", "pass --new-passphrase-file FILE (mode 0600)", kExitUsage);
+  }
+  const std::string next = home.keystore() + ".new";
+  ::unlink(next.c_str());  // left by an interrupted earlier run
+  if (auto s = id->WriteKeystore(next, new_pass); !s.ok()) return Fail(s.error());
+  if (::rename(next.c_str(), home.keystore().c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(next.c_str());
+    return Fail("cannot replace " + home.keystore() + ": " + why);
+  }
+  if (const int dir = ::open(home.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  std::cout << "changed the passphrase of " << home.keystore()
+            << "; a running rogatoryd keeps its keys and needs the new passphrase at its next "
+               "start\n";
+  return kExitOk;
+}
 
 // ---------------------------------------------------------------- init
 struct InitArgs {
@@ -980,6 +1057,19 @@ int Main(int argc, char** argv) {
   auto* peer_list = peer_cmd->add_subcommand("list", "list roster peers");
   peer_list->add_flag("--json", json, "print JSON");
   peer_list->callback([&] { exit_code = RunPeerList(home(), json); });
+
+  auto* keys_cmd = app.add_subcommand("keys", "this node's keys and keystore");
+  keys_cmd->require_subcommand(1);
+  keys_cmd->fallthrough();
+  std::string old_passphrase_file, new_passphrase_file;
+  auto* keys_passwd = keys_cmd->add_subcommand("passwd", "change the keystore passphrase");
+  keys_passwd->add_option("--passphrase-file", old_passphrase_file,
+                          "the current passphrase (first line; mode 0600)");
+  keys_passwd->add_option("--new-passphrase-file", new_passphrase_file,
+                          "the new passphrase (first line; mode 0600)");
+  keys_passwd->callback([&] {
+    exit_code = RunKeysPasswd(home(), old_passphrase_file, new_passphrase_file);
+  });
 
   auto* status_cmd = app.add_subcommand("status", "daemon health, peers, queue depths");
   status_cmd->add_flag("--json", json, "print JSON");

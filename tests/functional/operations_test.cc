@@ -50,6 +50,57 @@ TEST(OperationsTest, PassphraseProtectedNodeRunsAndAWrongPassphraseIsOneLine) {
   EXPECT_EQ(a.Stop(), 0);
 }
 
+TEST(OperationsTest, KeysPasswdChangesThePassphraseAndKeepsTheKeys) {
+  TempDir dir;
+  const std::string first = WriteSecret(dir.path() + "/first", "first passphrase");
+  const std::string second = WriteSecret(dir.path() + "/second", "second passphrase");
+  Node a(dir.path(), "rekeyed", "FR", {"--passphrase-file", first});
+  const auto before = a.Json({"id", "show", "--json"});
+
+  // Wrong current passphrase, missing files, a loose new file: one line each.
+  auto wrong = a.Cli({"keys", "passwd", "--passphrase-file", second, "--new-passphrase-file",
+                      first});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_EQ(wrong.err, "rogatory: error: wrong passphrase for keystore " + a.home() +
+                           "/keys.bin\n");
+  auto missing = a.Cli({"keys", "passwd", "--passphrase-file", dir.path() + "/nope",
+                        "--new-passphrase-file", second});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("cannot read passphrase file " + dir.path() + "/nope"),
+            std::string::npos)
+      << missing.err;
+  auto no_new = a.Cli({"keys", "passwd", "--passphrase-file", first});
+  EXPECT_EQ(no_new.exit_code, 2);
+  EXPECT_NE(no_new.err.find("--new-passphrase-file"), std::string::npos) << no_new.err;
+  ::chmod(second.c_str(), 0640);
+  auto loose = a.Cli({"keys", "passwd", "--passphrase-file", first, "--new-passphrase-file",
+                      second});
+  EXPECT_EQ(loose.exit_code, 1);
+  EXPECT_NE(loose.err.find("readable by group or others"), std::string::npos) << loose.err;
+  ::chmod(second.c_str(), 0600);
+
+  auto ok = a.Cli({"keys", "passwd", "--passphrase-file", first, "--new-passphrase-file",
+                   second});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ReadFileText(a.home() + "/keys.bin").find("second passphrase"), std::string::npos);
+  // The old passphrase no longer opens it; the new one does, same keys.
+  auto old_one = RunCmd({RogatorydBin(), "--home", a.home(), "--passphrase-file", first});
+  EXPECT_EQ(old_one.exit_code, 1);
+  EXPECT_NE(old_one.err.find("wrong passphrase"), std::string::npos) << old_one.err;
+  auto daemon_missing = RunCmd({RogatorydBin(), "--home", a.home(), "--passphrase-file",
+                                dir.path() + "/nope"});
+  EXPECT_EQ(daemon_missing.exit_code, 1);
+  EXPECT_EQ(daemon_missing.err, "rogatoryd: error: cannot read passphrase file " + dir.path() +
+                                    "/nope: No such file or directory\n");
+  a.Start({"--passphrase-file", second});
+  EXPECT_EQ(a.Json({"id", "show", "--json"}), before);
+  EXPECT_EQ(a.Stop(), 0);
+  struct stat st {};
+  ASSERT_EQ(::stat((a.home() + "/keys.bin").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(::access((a.home() + "/keys.bin.new").c_str(), F_OK), 0);
+}
+
 TEST(OperationsTest, PassphraseFromSystemdCredentialsDirectory) {
   TempDir dir;
   const std::string creds = dir.path() + "/creds";
