@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libspdlog-dev
   nlohmann-json3-dev libsqlite3-dev libsqlitecpp-dev libtomlplusplus-dev libssl-dev
   sqlite3 python3-zmq python3-protobuf
+  systemd iproute2
 )
 for arg in "$@"; do
   case "$arg" in

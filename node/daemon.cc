@@ -22,7 +22,11 @@
 #include <set>
 #include <unordered_map>
 
+#include <google/protobuf/stubs/common.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
+#include <zmq.h>
 
 #include "keys/attachment.h"
 #include "keys/bundle.h"
@@ -168,6 +172,7 @@ class DaemonImpl {
   std::optional<Outbox> outbox;
   std::map<std::string, std::string> last_error;   // fp -> text
   std::map<std::string, int64_t> last_inbound_ms;  // fp -> monotonic ms
+  std::map<std::string, int64_t> last_seen_at;     // fp -> wall clock us, for status
   struct InboundRoute {
     std::string routing_id;     // the ROUTER's id for the peer's connection
     std::string transport_key;  // the key that connection was admitted with
@@ -376,6 +381,7 @@ class DaemonImpl {
 
   void HandleFrame(const Peer& peer, const zmq::message_t& data, const Outgoing& route) {
     last_inbound_ms[peer.row.fingerprint] = MonotonicMillis();
+    last_seen_at[peer.row.fingerprint] = clock.NowMicros();
     wire::Frame frame;
     if (!frame.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
       Refuse(peer, "malformed frame (" + std::to_string(data.size()) + " bytes)");
@@ -2724,6 +2730,25 @@ class DaemonImpl {
     s->set_attachment_bytes_received(attachment_bytes_received);
     FillAuditStatus(s->mutable_audit());
     s->set_handshakes_refused(handshakes_refused);
+    uint64_t store_bytes = 0;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      struct stat st {};
+      if (::stat((home.store() + suffix).c_str(), &st) == 0) {
+        store_bytes += static_cast<uint64_t>(st.st_size);
+      }
+    }
+    s->set_store_bytes(store_bytes);
+    auto* v = s->mutable_versions();
+    v->set_rogatory(ROGATORY_VERSION);
+    v->set_protocol(1);
+    v->set_schema(kSchemaVersion);
+    int zmajor = 0, zminor = 0, zpatch = 0;
+    zmq_version(&zmajor, &zminor, &zpatch);
+    v->set_libzmq(std::to_string(zmajor) + "." + std::to_string(zminor) + "." +
+                  std::to_string(zpatch));
+    v->set_libsodium(sodium_version_string());
+    v->set_sqlite(sqlite3_libversion());
+    v->set_protobuf(google::protobuf::internal::VersionString(GOOGLE_PROTOBUF_VERSION));
     const int64_t now_ms = MonotonicMillis();
     for (const auto& [fp, peer] : peers) {
       auto* ps = s->add_peers();
@@ -2737,6 +2762,9 @@ class DaemonImpl {
       ps->set_queued_normal(d.by_priority[wire::PRIORITY_NORMAL]);
       ps->set_oldest_queued_at(d.oldest);
       ps->set_in_flight(outbox->InFlight(fp));
+      if (auto seen = last_seen_at.find(fp); seen != last_seen_at.end()) {
+        ps->set_last_seen_at(seen->second);
+      }
       if (auto e = last_error.find(fp); e != last_error.end()) ps->set_last_error(e->second);
       if (auto held = store->PeerHeads(fp); held.ok()) {
         for (const auto& h : *held) {

@@ -8,12 +8,30 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "keys/crypto.h"
 #include "node/daemon.h"
 #include "node/home.h"
+
+// The message of a log line as a JSON string (quoted and escaped), for
+// --log-format json.
+class JsonMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const std::string text =
+        nlohmann::json(std::string(msg.payload.data(), msg.payload.size()))
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    dest.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessage>();
+  }
+};
 
 int main(int argc, char** argv) {
   // Block the signals before any thread exists, so ZeroMQ's threads inherit
@@ -38,7 +56,14 @@ int main(int argc, char** argv) {
   app.add_option("--home", home_flag, "node home (default $ROGATORY_HOME, else ~/.rogatory)");
   app.add_option("--passphrase-file", passphrase_file,
                  "file holding the keystore passphrase (also $CREDENTIALS_DIRECTORY/passphrase)");
-  app.add_flag("--debug", debug, "log debug events");
+  app.add_flag("--debug", debug, "log debug events (same as --log-level debug)");
+  std::string log_level = "info", log_format = "text";
+  app.add_option("--log-level", log_level, "least severe level logged")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warning", "error", "critical"}));
+  app.add_option("--log-format", log_format,
+                 "text: TIME LEVEL MESSAGE; json: one JSON object per line "
+                 "{\"time\", \"level\", \"message\"}")
+      ->check(CLI::IsMember({"text", "json"}));
   app.set_version_flag("--version", ROGATORY_VERSION);
   try {
     app.parse(argc, argv);
@@ -52,8 +77,16 @@ int main(int argc, char** argv) {
 
   auto logger = spdlog::stderr_logger_st("rogatoryd");
   spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
-  spdlog::set_level(debug ? spdlog::level::debug : spdlog::level::info);
+  if (log_format == "json") {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonMessage>('*').set_pattern(
+        "{\"time\":\"%Y-%m-%dT%H:%M:%S.%fZ\",\"level\":\"%l\",\"message\":%*}");
+    spdlog::set_formatter(std::move(formatter));
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  }
+  spdlog::set_level(debug ? spdlog::level::debug
+                          : spdlog::level::from_str(log_level == "warning" ? "warn" : log_level));
 
   // libsodium first: reading the passphrase allocates secure memory.
   if (auto s = rogatory::InitCrypto(); !s.ok()) {

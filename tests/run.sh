@@ -53,6 +53,7 @@ sanitize_tier() {
   ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$work/reports/asan" \
     TMPDIR="$work/tmp" ROGATORY_KEEP_TMP=1 \
     ctest --test-dir build-asan -j"$(nproc)" --output-on-failure -LE long || rc=$?
+  report_skips build-asan
   # A test binary that aborted on a report leaves its daemons running.
   pkill -KILL -f -- "rogatoryd --home $work/tmp/" || true
 
@@ -74,6 +75,21 @@ sanitize_tier() {
   return "$rc"
 }
 
+# Tests that could not run on this machine (no permission to mount a tmpfs
+# or create network namespaces, no systemd-analyze) are skipped, never
+# counted as passed: say which, and why, from ctest's log.
+report_skips() {
+  local log="$1/Testing/Temporary/LastTest.log"
+  [ -f "$log" ] || return 0
+  local why
+  why=$(grep -hA1 -E ": Skipped$" "$log" | grep -vE ": Skipped$|^--$" || true)
+  why+=$(grep -h "SKIPPED:" "$log" || true)
+  if [ -n "$why" ]; then
+    echo "tests/run.sh: skipped on this machine (not counted as passed):"
+    sed 's/^/  /' <<< "$why"
+  fi
+}
+
 bash deploy/install-deps.sh
 
 if [ "$sanitize_only" -eq 1 ]; then
@@ -84,6 +100,7 @@ fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"
 ctest --test-dir build -j"$(nproc)" --output-on-failure -LE long
+report_skips build
 
 sanitize_tier
 

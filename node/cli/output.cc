@@ -128,6 +128,13 @@ ordered_json StatusJson(const control::StatusResponse& s) {
   j["listen"] = s.listen();
   j["version"] = s.version();
   j["started_at"] = Rfc3339(s.started_at());
+  j["uptime_seconds"] = s.started_at() > 0 ? (s.now() - s.started_at()) / 1'000'000 : 0;
+  const auto& v = s.versions();
+  j["versions"] = {{"rogatory", v.rogatory()},   {"protocol", v.protocol()},
+                   {"schema", v.schema()},       {"libzmq", v.libzmq()},
+                   {"libsodium", v.libsodium()}, {"sqlite", v.sqlite()},
+                   {"protobuf", v.protobuf()}};
+  j["store_bytes"] = s.store_bytes();
   j["inbox"] = s.inbox();
   j["outbox_queued"] = s.outbox_queued();
   auto age = [&](int64_t created) {
@@ -173,6 +180,8 @@ ordered_json StatusJson(const control::StatusResponse& s) {
                      {"high", p.queued_high()},
                      {"normal", p.queued_normal()}}},
          {"in_flight", p.in_flight()},
+         {"last_seen_at", p.last_seen_at() > 0 ? ordered_json(Rfc3339(p.last_seen_at()))
+                                               : ordered_json()},
          {"oldest_queued_age_seconds", age(p.oldest_queued_at())},
          {"log_size", p.log_size()},
          {"log_checked_at", p.log_checked_at() > 0 ? ordered_json(Rfc3339(p.log_checked_at()))
@@ -355,6 +364,8 @@ std::string StatusText(const control::StatusResponse& s) {
   std::ostringstream os;
   os << "node " << s.id() << " (" << s.fingerprint() << ") on " << s.listen() << ", up since "
      << Rfc3339(s.started_at()) << "\n"
+     << "rogatory " << s.versions().rogatory() << ", store " << s.store_bytes() / 1024
+     << " KiB\n"
      << "inbox " << s.inbox() << ", outbox queued " << s.outbox_queued() << "\n";
   for (const auto& e : s.audit().equivocations()) {
     os << "WARNING: " << e.log() << " (" << e.fingerprint() << ") rewrote or split its audit "
@@ -371,6 +382,7 @@ std::string StatusText(const control::StatusResponse& s) {
     if (p.oldest_queued_at() > 0) {
       os << ", oldest " << (s.now() - p.oldest_queued_at()) / 1000000 << " s";
     }
+    if (p.last_seen_at() > 0) os << ", last heard " << Rfc3339(p.last_seen_at());
     if (!p.last_error().empty()) os << ", last error: " << p.last_error();
     os << "\n";
   }

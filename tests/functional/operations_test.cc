@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "keys/armor.h"
 #include "keys/card.h"
@@ -183,6 +186,49 @@ TEST(OperationsTest, RevocationCutsAnEstablishedConnectionWithinOneSecond) {
       EXPECT_EQ(m["state"], "queued");
     }
   }
+}
+
+// What an operator's monitoring reads: status --json, and logs a machine
+// can parse line by line.
+TEST(OperationsTest, StatusAndJsonLogsTellWhatMonitoringNeeds) {
+  TempDir dir;
+  Node a(dir.path(), "watched");
+  Node b(dir.path(), "partner", "NL");
+  a.Trust(b);
+  b.Trust(a);
+  a.Start({"--log-format", "json", "--log-level", "debug"});
+  b.Start();
+  ASSERT_TRUE(b.WaitOutboxState(b.Send({"--to", "watched", "--subject", "s", "--body", "x"}),
+                                "delivered"));
+  auto st = a.Json({"status", "--json"});
+  EXPECT_GE(st["uptime_seconds"].get<int64_t>(), 0);
+  EXPECT_EQ(st["versions"]["protocol"], 1);
+  EXPECT_GE(st["versions"]["schema"].get<int>(), 7);
+  EXPECT_EQ(st["versions"]["libzmq"].get<std::string>().substr(0, 2), "4.");
+  EXPECT_FALSE(st["versions"]["libsodium"].get<std::string>().empty());
+  EXPECT_FALSE(st["versions"]["sqlite"].get<std::string>().empty());
+  EXPECT_FALSE(st["versions"]["rogatory"].get<std::string>().empty());
+  EXPECT_GT(st["store_bytes"].get<uint64_t>(), 4096u);
+  ASSERT_EQ(st["peers"].size(), 1u);
+  EXPECT_TRUE(st["peers"][0]["last_seen_at"].is_string()) << st.dump();
+  EXPECT_EQ(st["peers"][0]["queued"], 0);
+
+  // Every line of the JSON log is one object with time, level and message.
+  ASSERT_TRUE(a.WaitLog("received message"));
+  std::istringstream lines(a.Log());
+  int parsed = 0;
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(j.is_object()) << line;
+    EXPECT_TRUE(j["time"].is_string() && j["level"].is_string() && j["message"].is_string())
+        << line;
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 3);
+  // A bad level is a usage error, in one line.
+  auto bad = RunCmd({RogatorydBin(), "--home", a.home(), "--log-level", "loud"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--log-level"), std::string::npos) << bad.err;
 }
 
 TEST(OperationsTest, SighupReloadsAndKeepsServing) {
