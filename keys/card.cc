@@ -50,10 +50,28 @@ Status ValidateEndpoint(std::string_view endpoint) {
     }
     ok = ok && value > 0 && port.size() <= 5;
   }
+  if (ok) {
+    // HOST: `*`, an IPv6 address in brackets, or a DNS name, IPv4 address
+    // or interface name. Nothing else: an endpoint is written into
+    // node.toml and cards as it is, and shown in one-line messages.
+    const std::string_view host = endpoint.substr(prefix.size(), colon - prefix.size());
+    const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+    const std::string_view inner = bracketed ? host.substr(1, host.size() - 2) : host;
+    for (char c : inner) {
+      const bool plain = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                         c == '_' || (host == "*" && c == '*');
+      const bool v6 = bracketed && (c == ':' || c == '%');
+      ok = ok && (plain || v6);
+    }
+    ok = ok && !inner.empty() && host.size() <= 255;
+  }
   if (!ok) {
+    std::string shown;
+    for (char c : endpoint) shown += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
     return MakeError(Code::kInvalidArgument,
-                     "endpoint '" + std::string(endpoint) +
-                         "' is not of the form tcp://HOST:PORT");
+                     "endpoint '" + shown +
+                         "' is not of the form tcp://HOST:PORT (HOST: a name, an IPv4 "
+                         "address, [an IPv6 address] or *)");
   }
   return {};
 }

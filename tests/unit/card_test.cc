@@ -66,6 +66,22 @@ TEST(CardTest, InvalidFieldsAreRefused) {
   EXPECT_FALSE(ValidateEndpoint("tcp://host").ok());
   EXPECT_FALSE(ValidateEndpoint("tcp://host:99999").ok());
   EXPECT_TRUE(ValidateEndpoint("tcp://127.0.0.1:7001").ok());
+  EXPECT_TRUE(ValidateEndpoint("tcp://*:7001").ok());
+  EXPECT_TRUE(ValidateEndpoint("tcp://[::1]:7001").ok());
+  EXPECT_TRUE(ValidateEndpoint("tcp://[fe80::1%eth0]:7001").ok());
+  EXPECT_TRUE(ValidateEndpoint("tcp://node-1.justice.example:7001").ok());
+  EXPECT_TRUE(ValidateEndpoint("tcp://eth0:7001").ok());
+  // Found by the config fuzzer: a host with backslashes and a form feed
+  // passed, and `init` then wrote a node.toml that does not parse.
+  EXPECT_FALSE(ValidateEndpoint("tcp://193.0:'\\\fm\\:ai:1080").ok());
+  EXPECT_FALSE(ValidateEndpoint("tcp://a b:7001").ok());
+  EXPECT_FALSE(ValidateEndpoint("tcp://a\"b:7001").ok());
+  EXPECT_FALSE(ValidateEndpoint("tcp://[]:7001").ok());
+  EXPECT_FALSE(ValidateEndpoint("tcp://::1:7001").ok());
+  EXPECT_FALSE(ValidateEndpoint("tcp://:7001").ok());
+  auto e = ValidateEndpoint("tcp://bad\fhost:7001");
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().message.find('\f'), std::string::npos);
 }
 
 }  // namespace
