@@ -1184,6 +1184,9 @@ class DaemonImpl {
       Refuse(peer, "tree head refused: " + v.error().message);
       return;
     }
+    // Every restore it announces, whether or not this node held a head it
+    // withdraws: what it acknowledged after the restored point is gone.
+    for (const auto& bytes : reply.restores()) NoteRestore(peer, bytes);
     switch (v->outcome) {
       case HeadVerdict::Outcome::kInconsistent:
         RecordEquivocation(fp, v->evidence);
@@ -1221,15 +1224,7 @@ class DaemonImpl {
                   const std::vector<std::string>& restores, const std::vector<PeerHeadRow>& held,
                   int64_t now) {
     const std::string& fp = peer.row.fingerprint;
-    for (const auto& bytes : restores) {
-      auto r = VerifyRestoreStatement(bytes, peer.row.signing_key);
-      if (!r.ok()) continue;
-      (void)store->InsertRestoreStatement(fp, r->restored_at(), bytes);
-      spdlog::warn("{} ({}) announced a restore of its store: its log went back to size {}; "
-                   "heads up to size {} are withdrawn",
-                   peer.row.node_id, peer.fp_text, TreeHeadSizeOf(r->restored_head()),
-                   r->abandoned_size());
-    }
+    for (const auto& bytes : restores) NoteRestore(peer, bytes);
     const auto size = static_cast<int64_t>(head.size());
     const PeerHeadRow* checked = nullptr;
     for (const auto& h : held) {
@@ -1326,6 +1321,36 @@ class DaemonImpl {
       (void)store->InsertCosignature(
           {log, static_cast<int64_t>(size), witness, v->witnessed_at(), c});
     }
+  }
+
+  // A peer's signed restore statement (SPEC 9): stored once, logged once,
+  // and every delivery the peer acknowledged at a position of its log past
+  // the restored head goes back in the queue, to be sent again. The peer's
+  // restored store no longer holds those messages; one it still holds is
+  // answered with its stored receipt, so nothing arrives twice.
+  void NoteRestore(const Peer& peer, const std::string& bytes) {
+    const std::string& fp = peer.row.fingerprint;
+    auto r = VerifyRestoreStatement(bytes, peer.row.signing_key);
+    if (!r.ok() || r->log() != fp) return;
+    auto fresh = store->InsertRestoreStatement(fp, r->restored_at(), bytes);
+    if (!fresh.ok() || !*fresh) return;
+    const uint64_t restored = TreeHeadSizeOf(r->restored_head());
+    int requeued = 0;
+    if (auto delivered = store->DeliveredTo(fp); delivered.ok()) {
+      const int64_t now = clock.NowMicros();
+      for (const auto& [seq, receipt] : *delivered) {
+        wire::SignedReceipt sr;
+        wire::Receipt rc;
+        if (!sr.ParseFromString(receipt) || !rc.ParseFromString(sr.receipt())) continue;
+        if (rc.audit_index() != 0 && rc.audit_index() <= restored) continue;
+        if (store->Requeue(seq, fp, now).ok()) ++requeued;
+      }
+    }
+    next_schedule_ms = 0;
+    spdlog::warn("{} ({}) announced a restore of its store: its log went back to size {}; "
+                 "heads up to size {} are withdrawn; {} message(s) it had acknowledged after "
+                 "that point will be sent again",
+                 peer.row.node_id, peer.fp_text, restored, r->abandoned_size(), requeued);
   }
 
   // Whether a restore statement of `log` (ours, or one its owner showed us)

@@ -1,5 +1,6 @@
 #include "node/store.h"
 
+#include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
@@ -1557,14 +1558,48 @@ Result<std::vector<EquivocationRow>> Store::ListEquivocations() {
   });
 }
 
-Status Store::InsertRestoreStatement(const std::string& log, int64_t at,
-                                     const std::string& signed_statement) {
-  return Run("insert restore statement", [&]() -> Status {
+Result<bool> Store::InsertRestoreStatement(const std::string& log, int64_t at,
+                                           const std::string& signed_statement) {
+  return Run("insert restore statement", [&]() -> Result<bool> {
     auto& q = Prepare("INSERT OR IGNORE INTO restore_statements(log, at, signed) VALUES(?1,?2,?3)");
     BindBlob(q, 1, log);
     q.bind(2, at);
     BindBlob(q, 3, signed_statement);
+    return q.exec() > 0;
+  });
+}
+
+Result<std::vector<std::pair<int64_t, std::string>>> Store::DeliveredTo(const std::string& fp) {
+  return Run("delivered to", [&]() -> Result<std::vector<std::pair<int64_t, std::string>>> {
+    auto& q = Prepare(
+        "SELECT seq, receipt FROM outbox_recipients WHERE recipient=?1 AND state='delivered' "
+        "AND receipt IS NOT NULL ORDER BY seq");
+    BindBlob(q, 1, fp);
+    std::vector<std::pair<int64_t, std::string>> out;
+    while (q.executeStep()) out.emplace_back(q.getColumn(0).getInt64(), Blob(q.getColumn(1)));
+    return out;
+  });
+}
+
+Status Store::Requeue(int64_t seq, const std::string& fp, int64_t now) {
+  return Run("requeue", [&]() -> Status {
+    auto& q = Prepare(
+        "UPDATE outbox_recipients SET state='queued', attempts=0, next_attempt_at=?3, "
+        "delivered_at=0, error='' WHERE seq=?1 AND recipient=?2 AND state='delivered'");
+    q.bind(1, static_cast<int64_t>(seq));
+    BindBlob(q, 2, fp);
+    q.bind(3, static_cast<int64_t>(now));
     q.exec();
+    return {};
+  });
+}
+
+Status Store::BackupTo(const std::string& path) {
+  return Run("backup", [&]() -> Status {
+    SQLite::Database copy(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Backup backup(copy, *db_);
+    backup.executeStep(-1);  // every page, under one read transaction
+    copy.exec("PRAGMA journal_mode=WAL");
     return {};
   });
 }

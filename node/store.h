@@ -383,7 +383,17 @@ class Store {
   Result<bool> InsertEquivocation(const std::string& log, int64_t at, const std::string& reason,
                                   const std::string& evidence, const std::string& evidence_sha256);
   Result<std::vector<EquivocationRow>> ListEquivocations();
-  Status InsertRestoreStatement(const std::string& log, int64_t at,
+  // Whether recipient `fp` acknowledged: (outbox seq, SignedReceipt) of every
+  // delivery it holds a receipt for.
+  Result<std::vector<std::pair<int64_t, std::string>>> DeliveredTo(const std::string& fp);
+  // Puts a delivered recipient back in the queue, due at `now` (a peer that
+  // restored its store lost what it acknowledged after the restored point).
+  Status Requeue(int64_t seq, const std::string& fp, int64_t now);
+  // Copies the whole store to a new file at `path` with SQLite's online
+  // backup API: a consistent snapshot even while the daemon writes.
+  Status BackupTo(const std::string& path);
+  // Returns true if the statement was new.
+  Result<bool> InsertRestoreStatement(const std::string& log, int64_t at,
                                 const std::string& signed_statement);
   Result<std::vector<std::string>> RestoreStatements(const std::string& log);
 

@@ -327,6 +327,144 @@ int RunKeysPasswd(const Home& home, const std::string& old_file, const std::stri
   return kExitOk;
 }
 
+// ---------------------------------------------------------------- backup
+// A copy of everything a node is: the store (SQLite's online backup API, a
+// consistent snapshot even while the daemon writes), the keystore as it is
+// (still under its passphrase), node.toml and the sealed attachments. The
+// store is copied first: every attachment it names was complete before it.
+int RunBackup(const Home& home, const std::string& out) {
+  if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(out, ec) && !fs::is_empty(out, ec)) {
+    return Fail("backup directory " + out + " exists and is not empty",
+                "give a new directory; a backup never overwrites another");
+  }
+  fs::create_directories(out, ec);
+  if (ec) return Fail("cannot create " + out + ": " + ec.message());
+  ::chmod(out.c_str(), 0700);
+  auto store = Store::Open(home.store());
+  if (!store.ok()) return Fail(store.error());
+  if (auto s = (*store)->BackupTo(out + "/store.db"); !s.ok()) return Fail(s.error());
+  for (const auto& file : {home.keystore(), home.config()}) {
+    const std::string to = out + "/" + fs::path(file).filename().string();
+    fs::copy_file(file, to, ec);
+    if (ec) return Fail("cannot copy " + file + " to " + to + ": " + ec.message());
+    ::chmod(to.c_str(), 0600);
+  }
+  size_t files = 0;
+  if (fs::exists(home.attachments(), ec)) {
+    fs::copy(home.attachments(), out + "/attachments",
+             fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+    if (ec) return Fail("cannot copy the attachments: " + ec.message());
+    for (const auto& e : fs::recursive_directory_iterator(out + "/attachments", ec)) {
+      if (e.is_regular_file()) ++files;
+    }
+  }
+  ::sync();  // the copy is on disk before the command says so
+  auto copy = Store::Open(out + "/store.db");
+  if (!copy.ok()) return Fail(copy.error());
+  auto log = AuditLog::Load(copy->get());
+  if (!log.ok()) return Fail(log.error());
+  std::cout << "backed up " << home.dir() << " to " << out << ": audit log of "
+            << (*log)->size() << " entries, keys (as protected as the original), node.toml, "
+            << files << " attachment file(s)\n";
+  return kExitOk;
+}
+
+// Puts a backup back, with the daemon stopped, and signs a restore
+// statement (SPEC 9): a tree head of the restored log and the size of the
+// log it abandons, so partners accept the rollback instead of recording an
+// equivocation, and send again what this node acknowledged after it.
+int RunRestore(const Home& home, const std::string& from, const std::string& passphrase_file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const char* f : {"store.db", "keys.bin", "node.toml"}) {
+    if (!fs::exists(from + "/" + f, ec)) {
+      return Fail(from + " is not a backup: it has no " + f,
+                  "give a directory written by 'rogatory backup'");
+    }
+  }
+  fs::create_directories(home.dir(), ec);
+  ::chmod(home.dir().c_str(), 0700);
+  if (DaemonLock::IsHeld(home)) {
+    return Fail("rogatoryd is running for " + home.dir(), "stop it first, then restore");
+  }
+  auto lock = DaemonLock::Acquire(home);  // and no daemon starts meanwhile
+  if (!lock.ok()) return Fail(lock.error());
+  auto passphrase = FindPassphrase(passphrase_file);
+  if (!passphrase.ok()) return Fail(passphrase.error());
+  auto id = Identity::ReadKeystore(from + "/keys.bin", *passphrase);
+  if (!id.ok()) return Fail(id.error());
+  if (fs::exists(home.keystore(), ec)) {
+    auto current = Identity::ReadCard(home.keystore());
+    auto card = current.ok() ? VerifyCard(*current) : Result<VerifiedCard>(current.error());
+    if (!card.ok() || card->fingerprint != id->fingerprint()) {
+      return Fail("the backup in " + from + " is of another node than " + home.dir(),
+                  "restore it into its own home");
+    }
+  }
+  // The size of the log being abandoned: known if the store being replaced
+  // is still there, else every later head is withdrawn.
+  uint64_t abandoned = static_cast<uint64_t>(INT64_MAX);
+  if (fs::exists(home.store(), ec)) {
+    auto old = Store::Open(home.store());
+    if (old.ok()) {
+      auto log = AuditLog::Load(old->get());
+      auto head = (*old)->LatestTreeHead();
+      if (log.ok() && head.ok()) {
+        abandoned = (*log)->size();
+        if (*head) abandoned = std::max<uint64_t>(abandoned, static_cast<uint64_t>((*head)->size));
+      }
+    }
+  }
+  // Replace: the old store's -wal and -shm belong to it and go first.
+  for (const char* suffix : {"-wal", "-shm", ""}) fs::remove(home.store() + suffix, ec);
+  fs::copy_file(from + "/store.db", home.store(), ec);
+  if (ec) return Fail("cannot copy the store: " + ec.message());
+  ::chmod(home.store().c_str(), 0600);
+  for (const char* f : {"keys.bin", "node.toml"}) {
+    const std::string to = home.dir() + "/" + f;
+    if (fs::exists(to, ec)) continue;  // same node (checked above): keep
+    fs::copy_file(from + "/" + f, to, ec);
+    if (ec) return Fail("cannot copy " + std::string(f) + ": " + ec.message());
+    ::chmod(to.c_str(), 0600);
+  }
+  fs::remove_all(home.attachments(), ec);
+  if (fs::exists(from + "/attachments", ec)) {
+    fs::copy(from + "/attachments", home.attachments(), fs::copy_options::recursive, ec);
+    if (ec) return Fail("cannot copy the attachments: " + ec.message());
+  }
+  auto store = Store::Open(home.store());
+  if (!store.ok()) return Fail(store.error());
+  auto log = AuditLog::Load(store->get());
+  if (!log.ok()) return Fail(log.error());
+  const int64_t now = SystemClock().NowMicros();
+  if (auto s = (*store)->Begin(true); !s.ok()) return Fail(s.error());
+  auto head = (*log)->SignHead(id->fingerprint(), id->signing(), now);
+  if (!head.ok()) return Fail(head.error());
+  wire::RestoreStatement st;
+  st.set_version(1);
+  st.set_log(id->fingerprint());
+  st.set_restored_head(head->signed_head);
+  st.set_abandoned_size(std::max<uint64_t>(abandoned, (*log)->size()));
+  st.set_restored_at(now);
+  const std::string signed_statement = SignRestoreStatement(st, id->signing());
+  if (auto r = (*store)->InsertRestoreStatement(id->fingerprint(), now, signed_statement);
+      !r.ok()) {
+    return Fail(r.error());
+  }
+  if (auto s = (*store)->Commit(); !s.ok()) return Fail(s.error());
+  std::cout << "restored " << id->card().node_id() << " from " << from << ": audit log back to "
+            << (*log)->size() << " entries"
+            << (abandoned != static_cast<uint64_t>(INT64_MAX)
+                    ? " (from " + std::to_string(abandoned) + ")"
+                    : std::string(" (the replaced store was not there)"))
+            << "; restore statement signed. Partners accept the rollback and send again what "
+               "this node acknowledged after that point when it next connects\n";
+  return kExitOk;
+}
+
 // ---------------------------------------------------------------- init
 struct InitArgs {
   std::string name, authority, country, listen, passphrase_file, valid_for = "730d";
@@ -1070,6 +1208,20 @@ int Main(int argc, char** argv) {
   keys_passwd->callback([&] {
     exit_code = RunKeysPasswd(home(), old_passphrase_file, new_passphrase_file);
   });
+
+  std::string backup_out;
+  auto* backup_cmd = app.add_subcommand(
+      "backup", "copy store, keys, node.toml and attachments, also while the daemon runs");
+  backup_cmd->add_option("-o,--output", backup_out, "a new directory for the copy")->required();
+  backup_cmd->callback([&] { exit_code = RunBackup(home(), backup_out); });
+  std::string restore_from, restore_passphrase;
+  auto* restore_cmd = app.add_subcommand(
+      "restore", "put a backup back (daemon stopped) and sign a restore statement");
+  restore_cmd->add_option("BACKUP_DIR", restore_from, "a directory 'rogatory backup' wrote")
+      ->required();
+  restore_cmd->add_option("--passphrase-file", restore_passphrase,
+                          "the keystore passphrase, to sign the statement");
+  restore_cmd->callback([&] { exit_code = RunRestore(home(), restore_from, restore_passphrase); });
 
   auto* status_cmd = app.add_subcommand("status", "daemon health, peers, queue depths");
   status_cmd->add_flag("--json", json, "print JSON");

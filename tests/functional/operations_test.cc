@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -229,6 +230,73 @@ TEST(OperationsTest, StatusAndJsonLogsTellWhatMonitoringNeeds) {
   auto bad = RunCmd({RogatorydBin(), "--home", a.home(), "--log-level", "loud"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--log-level"), std::string::npos) << bad.err;
+}
+
+// A backup taken while the node runs, restored after the node went on
+// acknowledging messages: the restore statement makes the partner accept
+// the rollback (no equivocation) and send again what was lost.
+TEST(OperationsTest, ARestoredBackupIsAnnouncedAndThePartnerSendsWhatWasLost) {
+  TempDir dir;
+  Node a(dir.path(), "sender");
+  Node b(dir.path(), "restored", "NL");
+  a.Trust(b);
+  b.Trust(a);
+  a.WriteConfig("[audit]\ntree_head_interval_s = 1\n");
+  b.WriteConfig("[audit]\ntree_head_interval_s = 1\n");
+  a.Start();
+  b.Start();
+  std::vector<std::string> ids;
+  auto send = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      ids.push_back(a.Send({"--to", "restored", "--subject", "s", "--body", std::to_string(i)}));
+    }
+    for (const auto& id : ids) ASSERT_TRUE(a.WaitOutboxState(id, "delivered")) << id;
+  };
+  send(3);
+  const std::string backup = dir.path() + "/backup";
+  auto r = b.Cli({"backup", "-o", backup});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("audit log of 3 entries"), std::string::npos) << r.out;
+  EXPECT_NE(b.Cli({"backup", "-o", backup}).err.find("is not empty"), std::string::npos);
+  EXPECT_NE(b.Cli({"restore", backup}).err.find("rogatoryd is running"), std::string::npos);
+
+  // b goes on acknowledging, and a checks b's log past the backup point.
+  send(4);
+  ASSERT_TRUE(WaitFor([&] {
+    auto st = a.Json({"status", "--json"});
+    return st["peers"][0]["log_size"].get<uint64_t>() >= 7;
+  })) << a.Log();
+
+  ASSERT_EQ(b.Stop(), 0);
+  EXPECT_NE(b.Cli({"restore", dir.path()}).err.find("is not a backup"), std::string::npos);
+  r = b.Cli({"restore", backup});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("audit log back to 3 entries (from 7)"), std::string::npos) << r.out;
+  b.Start();
+
+  // a accepts the rollback and sends the 4 lost messages again.
+  EXPECT_TRUE(a.WaitLog("announced a restore of its store")) << a.Log();
+  EXPECT_TRUE(a.WaitLog("4 message(s) it had acknowledged after that point will be sent again"))
+      << a.Log();
+  for (const auto& id : ids) EXPECT_TRUE(a.WaitOutboxState(id, "delivered")) << id;
+  ASSERT_TRUE(WaitFor([&] { return b.Json({"inbox", "--json"}).size() == ids.size(); }))
+      << b.Json({"inbox", "--json"}).dump();
+  std::set<std::string> got;
+  for (const auto& m : b.Json({"inbox", "--json"})) got.insert(m["id"].get<std::string>());
+  EXPECT_EQ(got, std::set<std::string>(ids.begin(), ids.end()));
+  // One more message, and a checks (and cosigns) a head of b's new history
+  // past it: no equivocation on either side.
+  send(1);
+  ASSERT_TRUE(WaitFor([&] {
+    auto st = a.Json({"status", "--json"});
+    return st["peers"][0]["log_size"].get<uint64_t>() >= 8;
+  })) << a.Log();
+  EXPECT_EQ(a.Json({"status", "--json"})["audit"]["equivocations"].size(), 0u) << a.Log();
+  EXPECT_EQ(b.Json({"status", "--json"})["audit"]["equivocations"].size(), 0u) << b.Log();
+  EXPECT_EQ(a.Log().find("EQUIVOCATION"), std::string::npos) << a.Log();
+  ASSERT_EQ(b.Stop(), 0);
+  auto verify = b.Cli({"audit", "verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }
 
 TEST(OperationsTest, SighupReloadsAndKeepsServing) {
