@@ -469,7 +469,8 @@ Status Store::AddPeer(const PeerRow& p) {
         return MakeError(Code::kAlreadyExists,
                          "roster already has peer '" + id +
                              "' with a different node id or fingerprint",
-                         "remove or revoke the old entry first");
+                         "the roster keeps one entry per node id and key, revoked ones "
+                         "included: ask the partner which card is current");
       }
       if (seq >= p.card_sequence) {
         return MakeError(Code::kAlreadyExists,
