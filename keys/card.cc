@@ -34,7 +34,7 @@ Status ValidateCountry(std::string_view cc) {
   return {};
 }
 
-Status ValidateEndpoint(std::string_view endpoint) {
+Status ValidateEndpoint(std::string_view endpoint, bool strict_host) {
   const std::string_view prefix = "tcp://";
   const size_t colon = endpoint.rfind(':');
   bool ok = endpoint.substr(0, prefix.size()) == prefix &&
@@ -61,7 +61,9 @@ Status ValidateEndpoint(std::string_view endpoint) {
       const bool plain = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
                          c == '_' || (host == "*" && c == '*');
       const bool v6 = bracketed && (c == ':' || c == '%');
-      ok = ok && (plain || v6);
+      const bool lenient = std::isgraph(static_cast<unsigned char>(c)) && c != '"' &&
+                           c != '\'' && c != '\\';
+      ok = ok && (strict_host ? (plain || v6) : lenient);
     }
     ok = ok && !inner.empty() && host.size() <= 255;
   }
@@ -110,7 +112,9 @@ Result<VerifiedCard> VerifyCard(std::string_view signed_card) {
   if (c.endpoints().empty()) {
     return MakeError(Code::kInvalidArgument, "identity card has no endpoint");
   }
-  for (const auto& e : c.endpoints()) ROG_RETURN_IF_ERROR(ValidateEndpoint(e));
+  for (const auto& e : c.endpoints()) {
+    ROG_RETURN_IF_ERROR(ValidateEndpoint(e, /*strict_host=*/false));
+  }
   if (c.sequence() == 0 || c.valid_until() <= c.valid_from() ||
       c.next_key_hash().size() != kSha256Bytes) {
     return MakeError(Code::kInvalidArgument,

@@ -23,7 +23,12 @@ struct VerifiedCard {
 
 Status ValidateNodeId(std::string_view id);
 Status ValidateCountry(std::string_view cc);
-Status ValidateEndpoint(std::string_view endpoint);
+// tcp://HOST:PORT. HOST: `*`, an IPv6 address in brackets, or letters,
+// digits, '.', '-' and '_' (a name, an IPv4 address, an interface). Cards
+// already signed are checked with `strict_host` false: any HOST without
+// control characters, spaces, quotes or backslashes, so a card made by an
+// older build stays valid.
+Status ValidateEndpoint(std::string_view endpoint, bool strict_host = true);
 
 // Signs `card` with `key`; returns the serialized SignedCard.
 std::string SignCard(const wire::Card& card, const SigningKey& key);

@@ -74,15 +74,15 @@ Result<std::string> SealEnvelope(const Identity& sender, const Draft& d,
   }
   // The same ranges every recipient enforces (ParseEnvelope, OpenEnvelope):
   // a message it would refuse is never sealed.
-  if (d.priority == wire::PRIORITY_UNSPECIFIED || d.priority > wire::PRIORITY_URGENT) {
+  if (d.priority <= wire::PRIORITY_UNSPECIFIED || d.priority > wire::PRIORITY_URGENT) {
     return MakeError(Code::kInvalidArgument,
                      "unknown priority code " + std::to_string(d.priority) + " (known: 1 to 3)");
   }
-  if (d.inner.kind() > wire::KIND_INFO) {
+  if (d.inner.kind() < 0 || d.inner.kind() > wire::KIND_INFO) {
     return MakeError(Code::kInvalidArgument,
                      "unknown kind code " + std::to_string(d.inner.kind()) + " (known: 0 to 4)");
   }
-  if (d.inner.handling() > wire::HANDLING_H3) {
+  if (d.inner.handling() < 0 || d.inner.handling() > wire::HANDLING_H3) {
     return MakeError(Code::kInvalidArgument, "unknown handling code " +
                                                  std::to_string(d.inner.handling()) +
                                                  " (known: 0 to 3)");
@@ -166,7 +166,7 @@ Result<ParsedEnvelope> ParseEnvelope(std::string_view bytes) {
     return MakeError(Code::kInvalidArgument, "envelope has no or too many recipients");
   }
   if (o.expires_at() <= o.created_at() || o.key_commitment().size() != 32 ||
-      o.priority() == wire::PRIORITY_UNSPECIFIED || o.priority() > wire::PRIORITY_URGENT) {
+      o.priority() <= wire::PRIORITY_UNSPECIFIED || o.priority() > wire::PRIORITY_URGENT) {
     return MakeError(Code::kInvalidArgument, "envelope header fields are invalid");
   }
   if (p.envelope.signature().size() != kSignatureBytes ||
@@ -217,7 +217,8 @@ Result<OpenedMessage> OpenWithContentKey(const ParsedEnvelope& env, SecretBytes 
   WipeString(plain.value());
   if (!parsed.ok()) return parsed.error();
   ROG_RETURN_IF_ERROR(ParseStrict(m.payload.inner_header(), &m.inner, "inner header"));
-  if (m.inner.kind() > wire::KIND_INFO || m.inner.handling() > wire::HANDLING_H3) {
+  if (m.inner.kind() < 0 || m.inner.kind() > wire::KIND_INFO || m.inner.handling() < 0 ||
+      m.inner.handling() > wire::HANDLING_H3) {
     return MakeError(Code::kInvalidArgument, "inner header has an unknown kind or handling code");
   }
   if (m.inner.outer_header() != env.sealed.outer_header()) {

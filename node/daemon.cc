@@ -120,6 +120,8 @@ constexpr int kMaxPendingHeads = 8;
 // Head replies in a row without the proof asked for, before the peer is
 // reported as withholding it (a legitimate push costs one).
 constexpr int kMaxUnprovenReplies = 5;
+// Restore statements kept per peer (docs/protocol.md 21).
+constexpr size_t kMaxRestoreStatements = 16;
 
 // A message whose envelope verified and whose attachments are arriving.
 struct Receiving {
@@ -1332,6 +1334,18 @@ class DaemonImpl {
     const std::string& fp = peer.row.fingerprint;
     auto r = VerifyRestoreStatement(bytes, peer.row.signing_key);
     if (!r.ok() || r->log() != fp) return;
+    // Bounded: a statement dated in this node's future is not taken (it
+    // would withdraw heads signed later), nor more than kMaxRestoreStatements
+    // of one peer (each can make this node send again all it acknowledged).
+    if (r->restored_at() > clock.NowMicros() + cfg.clock_allowance_us) return;
+    if (auto known = store->RestoreStatements(fp);
+        !known.ok() || known->size() >= kMaxRestoreStatements) {
+      if (known.ok() && std::find(known->begin(), known->end(), bytes) == known->end()) {
+        spdlog::warn("{} ({}) announced more than {} restores of its store; ignoring another",
+                     peer.row.node_id, peer.fp_text, kMaxRestoreStatements);
+      }
+      return;
+    }
     auto fresh = store->InsertRestoreStatement(fp, r->restored_at(), bytes);
     if (!fresh.ok() || !*fresh) return;
     const uint64_t restored = TreeHeadSizeOf(r->restored_head());
@@ -1343,7 +1357,7 @@ class DaemonImpl {
         wire::Receipt rc;
         if (!sr.ParseFromString(receipt) || !rc.ParseFromString(sr.receipt())) continue;
         if (rc.audit_index() != 0 && rc.audit_index() <= restored) continue;
-        if (store->Requeue(seq, fp, now).ok()) ++requeued;
+        if (auto put = store->Requeue(seq, fp, now); put.ok() && *put) ++requeued;
       }
     }
     next_schedule_ms = 0;

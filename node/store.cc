@@ -4,8 +4,12 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <sys/stat.h>
+
 #include <charconv>
+#include <chrono>
 #include <functional>
+#include <thread>
 
 namespace rogatory {
 
@@ -1582,26 +1586,62 @@ Result<std::vector<std::pair<int64_t, std::string>>> Store::DeliveredTo(const st
   });
 }
 
-Status Store::Requeue(int64_t seq, const std::string& fp, int64_t now) {
-  return Run("requeue", [&]() -> Status {
+Result<bool> Store::Requeue(int64_t seq, const std::string& fp, int64_t now) {
+  return Run("requeue", [&]() -> Result<bool> {
     auto& q = Prepare(
         "UPDATE outbox_recipients SET state='queued', attempts=0, next_attempt_at=?3, "
-        "delivered_at=0, error='' WHERE seq=?1 AND recipient=?2 AND state='delivered'");
+        "delivered_at=0, error='' WHERE seq=?1 AND recipient=?2 AND state='delivered' "
+        "AND expires_at > ?3");
     q.bind(1, static_cast<int64_t>(seq));
     BindBlob(q, 2, fp);
     q.bind(3, static_cast<int64_t>(now));
-    q.exec();
+    return q.exec() > 0;
+  });
+}
+
+Status Store::Checkpoint() {
+  return Run("checkpoint", [&]() -> Status {
+    SQLite::Statement q(*db_, "PRAGMA wal_checkpoint(TRUNCATE)");
+    if (!q.executeStep() || q.getColumn(0).getInt() != 0) {
+      return MakeError(Code::kUnavailable, "store: the checkpoint could not complete",
+                       "make sure no other program has the store open");
+    }
     return {};
   });
 }
 
 Status Store::BackupTo(const std::string& path) {
   return Run("backup", [&]() -> Status {
-    SQLite::Database copy(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    SQLite::Backup backup(copy, *db_);
-    backup.executeStep(-1);  // every page, under one read transaction
-    copy.exec("PRAGMA journal_mode=WAL");
+    {
+      SQLite::Database copy(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      SQLite::Backup backup(copy, *db_);
+      // Every page in one step, under one read transaction; BUSY and
+      // LOCKED are returned, not thrown: wait and try again.
+      int rc = SQLITE_OK;
+      for (int tries = 0; tries < 100; ++tries) {
+        rc = backup.executeStep(-1);
+        if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (rc != SQLITE_DONE || backup.getRemainingPageCount() != 0) {
+        return MakeError(Code::kUnavailable,
+                         "store: backup did not complete (SQLite code " + std::to_string(rc) + ")",
+                         "try again");
+      }
+    }
+    ::chmod(path.c_str(), 0600);
     return {};
+  });
+}
+
+Result<std::vector<Store::RestoreRow>> Store::AllRestoreStatements() {
+  return Run("all restore statements", [&]() -> Result<std::vector<RestoreRow>> {
+    auto& q = Prepare("SELECT log, at, signed FROM restore_statements ORDER BY log, at");
+    std::vector<RestoreRow> out;
+    while (q.executeStep()) {
+      out.push_back({Blob(q.getColumn(0)), q.getColumn(1).getInt64(), Blob(q.getColumn(2))});
+    }
+    return out;
   });
 }
 

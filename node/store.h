@@ -388,10 +388,20 @@ class Store {
   Result<std::vector<std::pair<int64_t, std::string>>> DeliveredTo(const std::string& fp);
   // Puts a delivered recipient back in the queue, due at `now` (a peer that
   // restored its store lost what it acknowledged after the restored point).
-  Status Requeue(int64_t seq, const std::string& fp, int64_t now);
+  // True if it was put back (not if it had expired meanwhile).
+  Result<bool> Requeue(int64_t seq, const std::string& fp, int64_t now);
   // Copies the whole store to a new file at `path` with SQLite's online
   // backup API: a consistent snapshot even while the daemon writes.
   Status BackupTo(const std::string& path);
+  // Folds the write-ahead log into the database file and truncates it.
+  Status Checkpoint();
+  // Every stored restore statement, this node's and its peers'.
+  struct RestoreRow {
+    std::string log;
+    int64_t at = 0;
+    std::string signed_statement;
+  };
+  Result<std::vector<RestoreRow>> AllRestoreStatements();
   // Returns true if the statement was new.
   Result<bool> InsertRestoreStatement(const std::string& log, int64_t at,
                                 const std::string& signed_statement);

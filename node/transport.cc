@@ -88,6 +88,11 @@ Result<std::unique_ptr<ConnectionMonitor>> ConnectionMonitor::Attach(zmq::contex
   try {
     zmq::socket_t pair(ctx, zmq::socket_type::pair);
     pair.set(zmq::sockopt::linger, 0);
+    // No high-water mark: libzmq's I/O thread blocks when it cannot post a
+    // monitor event, and a burst of connections (a handshake flood reaches
+    // the ROUTER's monitor) must not stall every peer's traffic. The daemon
+    // drains the events every loop turn.
+    pair.set(zmq::sockopt::rcvhwm, 0);
     pair.connect(endpoint);
     return std::unique_ptr<ConnectionMonitor>(new ConnectionMonitor(std::move(pair),
                                                                     watched.handle()));

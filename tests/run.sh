@@ -39,8 +39,8 @@ fi
 # LeakSanitizer is on: a daemon stopped with SIGTERM, the CLI and the test
 # binaries are checked at exit (no suppressions are needed today).
 sanitize_tier() {
-  export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:strict_string_checks=1"
-  export UBSAN_OPTIONS="abort_on_error=1:halt_on_error=1:print_stacktrace=1"
+  local asan="abort_on_error=1:halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:strict_string_checks=1"
+  local ubsan="abort_on_error=1:halt_on_error=1:print_stacktrace=1"
   # -O1 -g1: the usual sanitizer build (line numbers in every report, asserts
   # on), and it compiles in much less time than -O2 -g on CI's two cores.
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
@@ -50,7 +50,7 @@ sanitize_tier() {
   local work rc=0 found
   work=$(mktemp -d "${TMPDIR:-/tmp}/rogatory-asan-XXXXXX")
   mkdir "$work/reports" "$work/tmp"
-  ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$work/reports/asan" \
+  ASAN_OPTIONS="$asan:log_path=$work/reports/asan" UBSAN_OPTIONS="$ubsan" \
     TMPDIR="$work/tmp" ROGATORY_KEEP_TMP=1 \
     ctest --test-dir build-asan -j"$(nproc)" --output-on-failure -LE long || rc=$?
   report_skips build-asan
@@ -82,8 +82,8 @@ report_skips() {
   local log="$1/Testing/Temporary/LastTest.log"
   [ -f "$log" ] || return 0
   local why
-  why=$(grep -hA1 -E ": Skipped$" "$log" | grep -vE ": Skipped$|^--$" || true)
-  why+=$(grep -h "SKIPPED:" "$log" || true)
+  why=$( { grep -hA1 -E ": Skipped$" "$log" | grep -vE ": Skipped$|^--$"
+           grep -h "SKIPPED:" "$log"; } || true)
   if [ -n "$why" ]; then
     echo "tests/run.sh: skipped on this machine (not counted as passed):"
     sed 's/^/  /' <<< "$why"

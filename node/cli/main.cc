@@ -405,24 +405,84 @@ int RunRestore(const Home& home, const std::string& from, const std::string& pas
     }
   }
   // The size of the log being abandoned: known if the store being replaced
-  // is still there, else every later head is withdrawn.
+  // is still there (its log, its latest head, and what restore statements
+  // it already made withdrew), else every later head is withdrawn. Its
+  // restore statements, this node's and its peers', are carried over.
   uint64_t abandoned = static_cast<uint64_t>(INT64_MAX);
+  std::vector<Store::RestoreRow> kept_statements;
   if (fs::exists(home.store(), ec)) {
     auto old = Store::Open(home.store());
-    if (old.ok()) {
-      auto log = AuditLog::Load(old->get());
-      auto head = (*old)->LatestTreeHead();
-      if (log.ok() && head.ok()) {
-        abandoned = (*log)->size();
-        if (*head) abandoned = std::max<uint64_t>(abandoned, static_cast<uint64_t>((*head)->size));
+    if (!old.ok()) return Fail(old.error());
+    auto log = AuditLog::Load(old->get());
+    auto head = (*old)->LatestTreeHead();
+    auto statements = (*old)->AllRestoreStatements();
+    if (!log.ok()) return Fail(log.error());
+    if (!head.ok()) return Fail(head.error());
+    if (!statements.ok()) return Fail(statements.error());
+    abandoned = (*log)->size();
+    if (*head) abandoned = std::max<uint64_t>(abandoned, static_cast<uint64_t>((*head)->size));
+    for (const auto& row : *statements) {
+      if (row.log != id->fingerprint()) continue;
+      auto st = VerifyRestoreStatement(row.signed_statement, id->card().signing_key());
+      if (st.ok()) abandoned = std::max<uint64_t>(abandoned, st->abandoned_size());
+    }
+    kept_statements = std::move(statements).value();
+  }
+  // The restored store is made complete beside the current one (copied,
+  // statement signed and committed, its WAL folded in), then renamed over
+  // it: a crash before the rename leaves the old store, and running
+  // restore again does it all again; after it, the new store is whole.
+  const std::string next = home.store() + ".restoring";
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(next + suffix, ec);
+  fs::copy_file(from + "/store.db", next, ec);
+  if (ec) return Fail("cannot copy the store: " + ec.message());
+  ::chmod(next.c_str(), 0600);
+  uint64_t restored_size = 0;
+  {
+    auto store = Store::Open(next);
+    if (!store.ok()) return Fail(store.error());
+    auto log = AuditLog::Load(store->get());
+    if (!log.ok()) return Fail(log.error());
+    restored_size = (*log)->size();
+    const int64_t now = SystemClock().NowMicros();
+    if (auto s = (*store)->Begin(true); !s.ok()) return Fail(s.error());
+    for (const auto& row : kept_statements) {
+      if (auto r = (*store)->InsertRestoreStatement(row.log, row.at, row.signed_statement);
+          !r.ok()) {
+        return Fail(r.error());
       }
     }
+    auto head = (*log)->SignHead(id->fingerprint(), id->signing(), now);
+    if (!head.ok()) return Fail(head.error());
+    wire::RestoreStatement st;
+    st.set_version(1);
+    st.set_log(id->fingerprint());
+    st.set_restored_head(head->signed_head);
+    st.set_abandoned_size(std::max<uint64_t>(abandoned, restored_size));
+    st.set_restored_at(now);
+    const std::string signed_statement = SignRestoreStatement(st, id->signing());
+    if (auto r = (*store)->InsertRestoreStatement(id->fingerprint(), now, signed_statement);
+        !r.ok()) {
+      return Fail(r.error());
+    }
+    if (auto s = (*store)->Commit(); !s.ok()) return Fail(s.error());
+    if (auto s = (*store)->Checkpoint(); !s.ok()) return Fail(s.error());
   }
-  // Replace: the old store's -wal and -shm belong to it and go first.
-  for (const char* suffix : {"-wal", "-shm", ""}) fs::remove(home.store() + suffix, ec);
-  fs::copy_file(from + "/store.db", home.store(), ec);
-  if (ec) return Fail("cannot copy the store: " + ec.message());
-  ::chmod(home.store().c_str(), 0600);
+  if (fs::exists(next + "-wal", ec) && fs::file_size(next + "-wal", ec) > 0) {
+    return Fail("the restored store still has a write-ahead log; nothing was replaced",
+                "run restore again");
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    fs::remove(next + suffix, ec);
+    fs::remove(home.store() + suffix, ec);  // the old store's, before the rename
+  }
+  if (::rename(next.c_str(), home.store().c_str()) != 0) {
+    return Fail("cannot replace " + home.store() + ": " + std::strerror(errno));
+  }
+  if (const int d = ::open(home.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
+    ::fsync(d);
+    ::close(d);
+  }
   for (const char* f : {"keys.bin", "node.toml"}) {
     const std::string to = home.dir() + "/" + f;
     if (fs::exists(to, ec)) continue;  // same node (checked above): keep
@@ -435,28 +495,9 @@ int RunRestore(const Home& home, const std::string& from, const std::string& pas
     fs::copy(from + "/attachments", home.attachments(), fs::copy_options::recursive, ec);
     if (ec) return Fail("cannot copy the attachments: " + ec.message());
   }
-  auto store = Store::Open(home.store());
-  if (!store.ok()) return Fail(store.error());
-  auto log = AuditLog::Load(store->get());
-  if (!log.ok()) return Fail(log.error());
-  const int64_t now = SystemClock().NowMicros();
-  if (auto s = (*store)->Begin(true); !s.ok()) return Fail(s.error());
-  auto head = (*log)->SignHead(id->fingerprint(), id->signing(), now);
-  if (!head.ok()) return Fail(head.error());
-  wire::RestoreStatement st;
-  st.set_version(1);
-  st.set_log(id->fingerprint());
-  st.set_restored_head(head->signed_head);
-  st.set_abandoned_size(std::max<uint64_t>(abandoned, (*log)->size()));
-  st.set_restored_at(now);
-  const std::string signed_statement = SignRestoreStatement(st, id->signing());
-  if (auto r = (*store)->InsertRestoreStatement(id->fingerprint(), now, signed_statement);
-      !r.ok()) {
-    return Fail(r.error());
-  }
-  if (auto s = (*store)->Commit(); !s.ok()) return Fail(s.error());
+  ::sync();
   std::cout << "restored " << id->card().node_id() << " from " << from << ": audit log back to "
-            << (*log)->size() << " entries"
+            << restored_size << " entries"
             << (abandoned != static_cast<uint64_t>(INT64_MAX)
                     ? " (from " + std::to_string(abandoned) + ")"
                     : std::string(" (the replaced store was not there)"))

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
 #include "keys/armor.h"
@@ -294,7 +295,30 @@ TEST(OperationsTest, ARestoredBackupIsAnnouncedAndThePartnerSendsWhatWasLost) {
   EXPECT_EQ(a.Json({"status", "--json"})["audit"]["equivocations"].size(), 0u) << a.Log();
   EXPECT_EQ(b.Json({"status", "--json"})["audit"]["equivocations"].size(), 0u) << b.Log();
   EXPECT_EQ(a.Log().find("EQUIVOCATION"), std::string::npos) << a.Log();
+
+  // The same backup restored a second time: the new statement withdraws
+  // everything up to the larger of the two abandoned histories, the first
+  // statement is kept, and the 5 messages acknowledged past 3 come again.
   ASSERT_EQ(b.Stop(), 0);
+  r = b.Cli({"restore", backup});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("audit log back to 3 entries (from 8)"), std::string::npos) << r.out;
+  b.Start();
+  EXPECT_TRUE(a.WaitLog("5 message(s) it had acknowledged after that point will be sent again"))
+      << a.Log();
+  ASSERT_TRUE(WaitFor([&] { return b.Json({"inbox", "--json"}).size() == ids.size(); }));
+  send(1);
+  ASSERT_TRUE(WaitFor([&] {
+    auto st = a.Json({"status", "--json"});
+    return st["peers"][0]["log_size"].get<uint64_t>() >= 9;
+  })) << a.Log();
+  EXPECT_EQ(a.Json({"status", "--json"})["audit"]["equivocations"].size(), 0u) << a.Log();
+  EXPECT_EQ(b.Json({"status", "--json"})["audit"]["equivocations"].size(), 0u) << b.Log();
+  ASSERT_EQ(b.Stop(), 0);
+  {
+    SQLite::Database db(b.home() + "/store.db", SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM restore_statements").getInt(), 2);
+  }
   auto verify = b.Cli({"audit", "verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
 }

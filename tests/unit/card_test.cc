@@ -79,6 +79,10 @@ TEST(CardTest, InvalidFieldsAreRefused) {
   EXPECT_FALSE(ValidateEndpoint("tcp://[]:7001").ok());
   EXPECT_FALSE(ValidateEndpoint("tcp://::1:7001").ok());
   EXPECT_FALSE(ValidateEndpoint("tcp://:7001").ok());
+  // Cards signed by older builds keep any printable host.
+  EXPECT_TRUE(ValidateEndpoint("tcp://::1:7001", /*strict_host=*/false).ok());
+  EXPECT_FALSE(ValidateEndpoint("tcp://a\\b:7001", /*strict_host=*/false).ok());
+  EXPECT_FALSE(ValidateEndpoint("tcp://a\fb:7001", /*strict_host=*/false).ok());
   auto e = ValidateEndpoint("tcp://bad\fhost:7001");
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.error().message.find('\f'), std::string::npos);

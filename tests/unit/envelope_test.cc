@@ -202,6 +202,15 @@ TEST_F(EnvelopeTest, CodesOutsideTheirRangeAreNeverSealed) {
   EXPECT_EQ(r.error().message, "unknown priority code 4 (known: 1 to 3)");
   priority.priority = wire::PRIORITY_UNSPECIFIED;
   EXPECT_FALSE(SealEnvelope(a, priority).ok());
+  // A control request's uint32 0xFFFFFFFF arrives as -1 (found in review).
+  priority.priority = static_cast<wire::Priority>(-1);
+  EXPECT_FALSE(SealEnvelope(a, priority).ok());
+  Draft negative = ok;
+  negative.inner.set_kind(static_cast<wire::Kind>(-1));
+  EXPECT_FALSE(SealEnvelope(a, negative).ok());
+  negative = ok;
+  negative.inner.set_handling(static_cast<wire::Handling>(-2));
+  EXPECT_FALSE(SealEnvelope(a, negative).ok());
 
   Draft kind = ok;
   kind.inner.set_kind(static_cast<wire::Kind>(5));
