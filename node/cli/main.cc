@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -254,11 +255,22 @@ int WaitFor(const Home& home, const std::string& id);
 // ---------------------------------------------------------------- keys
 // Reads one line from the terminal without echo. Only called when stdin and
 // stderr are terminals.
+// Echo comes back even when Ctrl-C ends the prompt.
+termios g_saved_mode{};
+void RestoreEchoAndDie(int sig) {
+  ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &g_saved_mode);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
 Result<SecretBytes> PromptSecret(const std::string& prompt) {
   std::cerr << prompt << std::flush;
   termios old_mode{};
   const bool tty = ::tcgetattr(STDIN_FILENO, &old_mode) == 0;
   if (tty) {
+    g_saved_mode = old_mode;
+    ::signal(SIGINT, RestoreEchoAndDie);
+    ::signal(SIGTERM, RestoreEchoAndDie);
     termios quiet = old_mode;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
@@ -268,7 +280,11 @@ Result<SecretBytes> PromptSecret(const std::string& prompt) {
   for (char c; len < buf.size() && ::read(STDIN_FILENO, &c, 1) == 1 && c != '\n';) {
     buf.data()[len++] = static_cast<uint8_t>(c);
   }
-  if (tty) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
+  if (tty) {
+    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &old_mode);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+  }
   std::cerr << "\n";
   if (len == 0) return MakeError(Code::kInvalidArgument, "the passphrase is empty");
   SecretBytes out(len);
