@@ -1,5 +1,6 @@
 #include "keys/card.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "keys/armor.h"
@@ -85,12 +86,10 @@ std::string SignCard(const wire::Card& card, const SigningKey& key) {
   return SerializeCanonical(signed_card);
 }
 
-Result<VerifiedCard> VerifyCard(std::string_view signed_card) {
-  wire::SignedCard sc;
-  ROG_RETURN_IF_ERROR(ParseStrict(signed_card, &sc, "identity card"));
-  VerifiedCard out;
-  ROG_RETURN_IF_ERROR(ParseStrict(sc.card(), &out.card, "identity card body"));
-  const wire::Card& c = out.card;
+namespace {
+
+// One card and its self-signature and fields, without its chain.
+Status CheckCardFields(const wire::SignedCard& sc, const wire::Card& c) {
   if (c.version() != 1) {
     return MakeError(Code::kInvalidArgument,
                      "identity card has unsupported version " + std::to_string(c.version()));
@@ -120,9 +119,109 @@ Result<VerifiedCard> VerifyCard(std::string_view signed_card) {
     return MakeError(Code::kInvalidArgument,
                      "identity card has an invalid sequence, validity or next-key hash");
   }
+  return {};
+}
+
+Result<VerifiedCard> VerifyChained(std::string_view signed_card, int depth) {
+  if (depth >= kMaxCardChain) {
+    return MakeError(Code::kInvalidArgument, "identity card chain is longer than " +
+                                                 std::to_string(kMaxCardChain) + " cards");
+  }
+  wire::SignedCard sc;
+  ROG_RETURN_IF_ERROR(ParseStrict(signed_card, &sc, "identity card"));
+  wire::Card c;
+  ROG_RETURN_IF_ERROR(ParseStrict(sc.card(), &c, "identity card body"));
+  ROG_RETURN_IF_ERROR(CheckCardFields(sc, c));
+  if (sc.previous().empty() != sc.previous_signature().empty()) {
+    return MakeError(Code::kInvalidArgument,
+                     "identity card names a previous card without its signature, or the reverse");
+  }
+  VerifiedCard out;
+  if (sc.previous().empty()) {
+    out.fingerprint = FingerprintOf(c.signing_key());
+  } else {
+    ROG_ASSIGN_OR_RETURN(out, VerifyChained(sc.previous(), depth + 1));
+    const wire::Card& prev = out.card;
+    if (prev.node_id() != c.node_id() || c.sequence() <= prev.sequence()) {
+      return MakeError(Code::kUnauthenticated,
+                       "identity card does not follow the card it replaces (node id " +
+                           c.node_id() + ", sequence " + std::to_string(c.sequence()) + " after " +
+                           std::to_string(prev.sequence()) + ")");
+    }
+    if (!Verify(prev.signing_key(), labels::kCardRotation, sc.card(), sc.previous_signature())) {
+      return MakeError(Code::kUnauthenticated,
+                       "identity card sequence " + std::to_string(c.sequence()) +
+                           " is not signed by the identity key of the card it replaces");
+    }
+    if (c.signing_key() != prev.signing_key() &&
+        NextKeyHash(c.signing_key()) != prev.next_key_hash()) {
+      return MakeError(Code::kUnauthenticated,
+                       "identity card sequence " + std::to_string(c.sequence()) +
+                           " has a new identity key that does not match the next-key hash "
+                           "committed in the card it replaces");
+    }
+  }
+  out.chain.push_back(c);
+  out.card = std::move(c);
   out.signed_bytes = std::string(signed_card);
-  out.fingerprint = FingerprintOf(c.signing_key());
   return out;
+}
+
+}  // namespace
+
+std::vector<std::string> VerifiedCard::SigningKeys() const {
+  std::vector<std::string> keys{card.signing_key()};
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    if (std::find(keys.begin(), keys.end(), it->signing_key()) == keys.end()) {
+      keys.push_back(it->signing_key());
+    }
+  }
+  return keys;
+}
+
+const wire::Card* VerifiedCard::AtSequence(uint64_t seq) const {
+  for (const auto& c : chain) {
+    if (c.sequence() == seq) return &c;
+  }
+  return nullptr;
+}
+
+std::string SignRotatedCard(const wire::Card& card, const SigningKey& key,
+                            std::string_view previous, const SigningKey& previous_key) {
+  wire::SignedCard signed_card;
+  signed_card.set_card(SerializeCanonical(card));
+  signed_card.set_signature(Sign(key, labels::kCard, signed_card.card()));
+  signed_card.set_previous(std::string(previous));
+  signed_card.set_previous_signature(
+      Sign(previous_key, labels::kCardRotation, signed_card.card()));
+  return SerializeCanonical(signed_card);
+}
+
+Result<VerifiedCard> VerifyCard(std::string_view signed_card) {
+  return VerifyChained(signed_card, 0);
+}
+
+Status CheckCardUpdate(const VerifiedCard& trusted, const VerifiedCard& update) {
+  if (update.fingerprint != trusted.fingerprint || update.card.node_id() != trusted.card.node_id()) {
+    return MakeError(Code::kUnauthenticated,
+                     "card update for " + trusted.card.node_id() +
+                         " does not chain to the identity key trusted for it");
+  }
+  if (update.card.sequence() < trusted.card.sequence()) {
+    return MakeError(Code::kFailedPrecondition,
+                     "card update for " + trusted.card.node_id() + " has sequence " +
+                         std::to_string(update.card.sequence()) + ", older than the trusted " +
+                         std::to_string(trusted.card.sequence()));
+  }
+  const wire::Card* same = update.AtSequence(trusted.card.sequence());
+  if (same == nullptr ||
+      SerializeCanonical(*same) != SerializeCanonical(trusted.card)) {
+    return MakeError(Code::kUnauthenticated,
+                     "card update for " + trusted.card.node_id() +
+                         " does not chain to the card trusted for it (sequence " +
+                         std::to_string(trusted.card.sequence()) + ")");
+  }
+  return {};
 }
 
 Result<VerifiedCard> VerifyArmoredCard(std::string_view text) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "keys/crypto.h"
 #include "keys/result.h"
@@ -14,11 +15,24 @@ namespace rogatory {
 
 inline constexpr char kCardArmorType[] = "CARD";
 
-// A card whose signature and fields were checked.
+// Most cards a chain may hold (a node's first card and its rotations).
+inline constexpr int kMaxCardChain = 64;
+
+// A card whose signature and fields were checked, with the chain of cards it
+// replaced (key rotation, SPEC 9).
 struct VerifiedCard {
   wire::Card card;
   std::string signed_bytes;  // serialized SignedCard, as received
-  std::string fingerprint;   // raw 20 bytes
+  // Raw 20 bytes: names the identity key of the node's FIRST card, and so
+  // stays the same through every rotation, the identity key's included.
+  std::string fingerprint;
+  std::vector<wire::Card> chain;  // oldest first; chain.back() is `card`
+
+  // Every identity key the chain holds, the current one first: signatures
+  // made before a rotation verify with the key of their time.
+  std::vector<std::string> SigningKeys() const;
+  // The card of sequence `seq` in the chain, or nullptr.
+  const wire::Card* AtSequence(uint64_t seq) const;
 };
 
 Status ValidateNodeId(std::string_view id);
@@ -33,10 +47,25 @@ Status ValidateEndpoint(std::string_view endpoint, bool strict_host = true);
 // Signs `card` with `key`; returns the serialized SignedCard.
 std::string SignCard(const wire::Card& card, const SigningKey& key);
 
-// Strictly parses a serialized SignedCard, verifies its self-signature and
-// its fields. kInvalidArgument for malformed input, kUnauthenticated for a
-// bad signature.
+// Signs `card` as the successor of `previous` (a serialized SignedCard):
+// with `key` (the card's own identity key) and with `previous_key`, the
+// identity key of the card it replaces.
+std::string SignRotatedCard(const wire::Card& card, const SigningKey& key,
+                            std::string_view previous, const SigningKey& previous_key);
+
+// Strictly parses a serialized SignedCard, verifies its self-signature, its
+// fields and its chain: each card in it signed by the identity key of the
+// card before, of the same node id, with a higher sequence, and a new
+// identity key only if it matches the next-key hash the card before
+// committed to. kInvalidArgument for malformed input, kUnauthenticated for a
+// bad signature or a broken chain.
 Result<VerifiedCard> VerifyCard(std::string_view signed_card);
+
+// Whether `update` may replace `trusted`, the card a roster holds for the
+// same node: same fingerprint and node id, a sequence not lower, and
+// `trusted` itself in the update's chain (a card chained only to some older
+// key of the node is refused: a thief of a retired key cannot rotate).
+Status CheckCardUpdate(const VerifiedCard& trusted, const VerifiedCard& update);
 
 // Same, from the armored text form.
 Result<VerifiedCard> VerifyArmoredCard(std::string_view text);

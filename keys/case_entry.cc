@@ -155,7 +155,8 @@ Result<wire::CaseEntryHeader> PeekCaseEntryHeader(std::string_view entry_bytes) 
 }
 
 Result<VerifiedCaseEntry> VerifyCaseEntry(std::string_view entry_bytes,
-                                          std::string_view author_signing_key) {
+                                          std::string_view author_signing_key,
+                                          std::string_view key_owner) {
   wire::CaseEntry e;
   ROG_RETURN_IF_ERROR(ParseOuter(entry_bytes, &e));
   if (!Verify(author_signing_key, labels::kCaseEntry, SignedBytes(e.header(), e.body()),
@@ -167,7 +168,11 @@ Result<VerifiedCaseEntry> VerifyCaseEntry(std::string_view entry_bytes,
   ROG_RETURN_IF_ERROR(CheckHeaderAndBody(v.header, e.body()));
   // The key verified the bytes; it must also be the key of the author they
   // name, or a caller that looked up the wrong key would accept a forgery.
-  if (FingerprintOf(author_signing_key) != v.header.author()) {
+  // After an identity rotation the key no longer hashes to the author's
+  // fingerprint (keys/card.h): the caller names whose key it is.
+  const std::string owner =
+      key_owner.empty() ? FingerprintOf(author_signing_key) : std::string(key_owner);
+  if (owner != v.header.author()) {
     return MakeError(Code::kUnauthenticated,
                      "case entry is signed by a key other than its author's");
   }

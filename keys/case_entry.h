@@ -88,8 +88,11 @@ Result<wire::CaseEntryHeader> PeekCaseEntryHeader(std::string_view entry_bytes);
 // kInvalidArgument if malformed, kUnauthenticated if the signature does not
 // verify or was made by a key other than the author's. Does not parse the
 // body: see ParseMembershipEntry and OpenCaseBody.
+// `key_owner`: the fingerprint the key belongs to, when it is not derived
+// from the key (an identity key after a rotation, keys/card.h).
 Result<VerifiedCaseEntry> VerifyCaseEntry(std::string_view entry_bytes,
-                                          std::string_view author_signing_key);
+                                          std::string_view author_signing_key,
+                                          std::string_view key_owner = {});
 
 // ------------------------------------------------------------------ bodies
 

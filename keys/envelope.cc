@@ -192,8 +192,14 @@ Result<ParsedEnvelope> ParseEnvelope(std::string_view bytes) {
 }
 
 Status VerifyOuterSignature(const ParsedEnvelope& env,
-                            std::string_view sender_signing_key) {
-  if (FingerprintOf(sender_signing_key) != env.outer.sender() ||
+                            std::string_view sender_signing_key, std::string_view key_owner) {
+  // The key must be the sender's, or a caller that looked up the wrong key
+  // would accept a forgery. After an identity rotation the key no longer
+  // hashes to the node's fingerprint (keys/card.h): the caller names whose
+  // key it is.
+  const std::string owner =
+      key_owner.empty() ? FingerprintOf(sender_signing_key) : std::string(key_owner);
+  if (owner != env.outer.sender() ||
       !Verify(sender_signing_key, labels::kEnvelopeOuter, env.envelope.sealed(),
               env.envelope.signature())) {
     return MakeError(Code::kUnauthenticated, "envelope outer signature does not verify");

@@ -64,8 +64,11 @@ struct ParsedEnvelope {
 Result<ParsedEnvelope> ParseEnvelope(std::string_view bytes);
 
 // Checks the outer signature against the sender's signing key.
+// `key_owner`: the fingerprint the key belongs to, when it is not derived
+// from the key (an identity key after a rotation, keys/card.h).
 Status VerifyOuterSignature(const ParsedEnvelope& env,
-                            std::string_view sender_signing_key);
+                            std::string_view sender_signing_key,
+                            std::string_view key_owner = {});
 
 struct OpenedMessage {
   wire::Payload payload;

@@ -20,6 +20,7 @@ namespace rogatory {
 namespace {
 
 constexpr size_t kSecretsSize = 4 * 32;
+constexpr size_t kPreviousSize = 8 + 2 * 32;
 // Argon2id at libsodium's "moderate"-minus setting: about 0.3 s and 128 MiB
 // here; documented in docs/operator-guide.md.
 constexpr unsigned long long kOpsLimit = 3;
@@ -76,17 +77,84 @@ Result<Identity> Identity::Generate(const CardParams& p) {
   c.set_next_key_hash(NextKeyHash(next.public_key));
   id.signed_card_ = SignCard(c, id.signing_);
   id.fingerprint_ = FingerprintOf(id.signing_.public_key);
+  id.signing_keys_ = {id.signing_.public_key};
   return id;
+}
+
+namespace {
+
+SecretBytes Copy(const SecretBytes& s) { return SecretBytes::From(s.view()); }
+
+BoxKey CopyBoxKey(const BoxKey& k) { return BoxKey{Copy(k.secret), k.public_key}; }
+
+}  // namespace
+
+Result<Identity> Identity::Rotated(bool new_identity, int64_t valid_from_us,
+                                   int64_t valid_until_us) const {
+  if (valid_until_us <= valid_from_us) {
+    return MakeError(Code::kInvalidArgument, "the new card's validity period is empty");
+  }
+  Identity id;
+  if (new_identity) {
+    id.signing_ = SigningKey::FromSeed(next_seed_);
+    id.next_seed_ = SecretBytes(crypto_sign_SEEDBYTES);
+    randombytes_buf(id.next_seed_.data(), id.next_seed_.size());
+  } else {
+    id.signing_ = SigningKey{Copy(signing_.secret), signing_.public_key};
+    id.next_seed_ = Copy(next_seed_);
+  }
+  id.encryption_ = BoxKey::Generate();
+  id.transport_ = BoxKey::Generate();
+  id.previous_.push_back(
+      PreviousKeys{card_.sequence(), CopyBoxKey(encryption_), CopyBoxKey(transport_)});
+  for (const auto& p : previous_) {
+    if (id.previous_.size() >= kMaxPreviousKeys) break;
+    id.previous_.push_back(
+        PreviousKeys{p.sequence, CopyBoxKey(p.encryption), CopyBoxKey(p.transport)});
+  }
+  wire::Card& c = id.card_;
+  c = card_;
+  c.set_signing_key(id.signing_.public_key);
+  c.set_encryption_key(id.encryption_.public_key);
+  c.set_transport_key(id.transport_.public_key);
+  c.set_valid_from(valid_from_us);
+  c.set_valid_until(valid_until_us);
+  c.set_sequence(card_.sequence() + 1);
+  c.set_next_key_hash(NextKeyHash(SigningKey::FromSeed(id.next_seed_).public_key));
+  id.signed_card_ = SignRotatedCard(c, id.signing_, signed_card_, signing_);
+  // Checked as every peer will check it, before anything is written.
+  auto verified = VerifyCard(id.signed_card_);
+  if (!verified.ok()) {
+    return MakeError(Code::kInternal, "the rotated card does not verify: " +
+                                          verified.error().message);
+  }
+  id.fingerprint_ = verified->fingerprint;
+  id.signing_keys_ = verified->SigningKeys();
+  return id;
+}
+
+const BoxKey* Identity::TransportOf(uint64_t sequence) const {
+  if (sequence == card_.sequence()) return &transport_;
+  for (const auto& p : previous_) {
+    if (p.sequence == sequence) return &p.transport;
+  }
+  return nullptr;
 }
 
 Status Identity::WriteKeystore(const std::string& path,
                                const std::optional<SecretBytes>& passphrase) const {
-  SecretBytes secrets(kSecretsSize);
+  SecretBytes secrets(kSecretsSize + kPreviousSize * previous_.size());
   // The Ed25519 seed is the first half of libsodium's 64-byte secret key.
   std::memcpy(secrets.data(), signing_.secret.data(), 32);
   std::memcpy(secrets.data() + 32, encryption_.secret.data(), 32);
   std::memcpy(secrets.data() + 64, transport_.secret.data(), 32);
   std::memcpy(secrets.data() + 96, next_seed_.data(), 32);
+  for (size_t i = 0; i < previous_.size(); ++i) {
+    unsigned char* at = secrets.data() + kSecretsSize + i * kPreviousSize;
+    for (int b = 0; b < 8; ++b) at[b] = static_cast<unsigned char>(previous_[i].sequence >> (8 * b));
+    std::memcpy(at + 8, previous_[i].encryption.secret.data(), 32);
+    std::memcpy(at + 40, previous_[i].transport.secret.data(), 32);
+  }
 
   storage::Keystore ks;
   ks.set_version(1);
@@ -185,7 +253,8 @@ Result<Identity> Identity::ReadKeystore(const std::string& path,
     secrets = SecretBytes::From(ks.secrets());
   }
   WipeString(*ks.mutable_secrets());
-  if (secrets.size() != kSecretsSize) {
+  if (secrets.size() < kSecretsSize || (secrets.size() - kSecretsSize) % kPreviousSize != 0 ||
+      (secrets.size() - kSecretsSize) / kPreviousSize > kMaxPreviousKeys) {
     return MakeError(Code::kDataLoss, "keystore " + path + " has secrets of the wrong size");
   }
 
@@ -199,6 +268,16 @@ Result<Identity> Identity::ReadKeystore(const std::string& path,
   id.transport_ = BoxKey::FromSecret(part);
   std::memcpy(part.data(), secrets.data() + 96, 32);
   id.next_seed_ = std::move(part);
+  for (size_t off = kSecretsSize; off < secrets.size(); off += kPreviousSize) {
+    PreviousKeys p;
+    for (int b = 0; b < 8; ++b) p.sequence |= uint64_t{secrets.data()[off + b]} << (8 * b);
+    SecretBytes k(32);
+    std::memcpy(k.data(), secrets.data() + off + 8, 32);
+    p.encryption = BoxKey::FromSecret(k);
+    std::memcpy(k.data(), secrets.data() + off + 40, 32);
+    p.transport = BoxKey::FromSecret(k);
+    id.previous_.push_back(std::move(p));
+  }
 
   auto card = VerifyCard(ks.card());
   if (!card.ok()) {
@@ -214,6 +293,15 @@ Result<Identity> Identity::ReadKeystore(const std::string& path,
   id.card_ = c;
   id.signed_card_ = card->signed_bytes;
   id.fingerprint_ = card->fingerprint;
+  id.signing_keys_ = card->SigningKeys();
+  for (const auto& p : id.previous_) {
+    const wire::Card* old = card->AtSequence(p.sequence);
+    if (old == nullptr || old->encryption_key() != p.encryption.public_key ||
+        old->transport_key() != p.transport.public_key) {
+      return MakeError(Code::kDataLoss,
+                       "keystore " + path + ": kept keys do not match the card chain");
+    }
+  }
   return id;
 }
 

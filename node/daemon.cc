@@ -20,6 +20,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include <google/protobuf/stubs/common.h>
@@ -67,13 +68,42 @@ struct Peer {
   // crypto_box shared key between our encryption key and the peer's,
   // precomputed once per roster load (SPEC 4).
   std::shared_ptr<const SecretBytes> shared;
+  // Every identity key of the peer's card chain, the current one first.
+  std::vector<std::string> signing_keys;
+  // Shared keys to open with: `shared` first, then every pairing of our
+  // kept earlier encryption keys and the peer's earlier ones (a message
+  // sealed before either side rotated).
+  std::vector<std::shared_ptr<const SecretBytes>> opening;
   bool revoked() const { return row.revoked_at.has_value(); }
 };
+
+// Runs `verify(key)` with each identity key of a node, the current one
+// first: a signature made before an identity rotation verifies with the key
+// of its time. The first success, else the current key's result.
+template <class F>
+auto WithAnyKey(const std::vector<std::string>& keys, F&& verify) {
+  auto first = verify(keys.front());
+  for (size_t i = 1; i < keys.size() && !first.ok(); ++i) {
+    auto r = verify(keys[i]);
+    if (r.ok()) return r;
+  }
+  return first;
+}
+
+// For a plain signature check.
+inline bool VerifiesWithAny(const std::vector<std::string>& keys, std::string_view label,
+                            std::string_view message, std::string_view signature) {
+  for (const auto& k : keys) {
+    if (Verify(k, label, message, signature)) return true;
+  }
+  return false;
+}
 
 struct Dealer {
   zmq::socket_t socket;
   std::string endpoint;
   std::string transport_key;
+  std::string our_key;   // our transport public key it dials with
   bool waiting = false;  // last send hit EAGAIN: no connection yet
   int64_t waiting_since_ms = 0;
   bool connected = false;  // from the monitor's handshake/disconnect events
@@ -85,6 +115,10 @@ constexpr int64_t kIdleRescheduleMs = 100;
 
 // A DEALER that has had no connection this long is replaced by a new one.
 constexpr int64_t kDealerRenewMs = 2000;
+
+// A peer that holds an older card of ours gets the current one this often
+// until it acknowledges it.
+constexpr int64_t kCardPushMs = 3000;
 
 // A frame to send once the current transaction has committed.
 struct Outgoing {
@@ -184,6 +218,10 @@ class DaemonImpl {
   std::map<DealerKey, InboundRoute> inbound_route;
   std::map<std::string, int64_t> last_resend_ms;   // fp -> monotonic ms
   std::map<std::string, int64_t> peer_max_frame;   // fp -> its max_frame_bytes (Hello)
+  // Key rotation: the sequence of our card each peer holds (rows only; a
+  // peer without one holds the current card), and when we last pushed it.
+  std::map<std::string, uint64_t> card_acks;
+  std::map<std::string, int64_t> last_card_push_ms;
   int64_t roster_version = -1;
   int64_t next_schedule_ms = 0;
   int64_t next_expiry_ms = 0;
@@ -233,7 +271,7 @@ class DaemonImpl {
     by_transport.clear();
     by_id.clear();
     for (auto& r : rows) {
-      Peer p{std::move(r), "", nullptr};
+      Peer p{std::move(r), "", nullptr, {}, {}};
       p.fp_text = FingerprintText(p.row.fingerprint);
       auto shared = BoxSharedKey(me->encryption().secret, p.row.encryption_key);
       if (!shared.ok()) {
@@ -242,6 +280,7 @@ class DaemonImpl {
         continue;
       }
       p.shared = std::make_shared<const SecretBytes>(std::move(*shared));
+      KeyHistory(&p);
       if (!p.revoked()) by_transport[p.row.transport_key] = p.row.fingerprint;
       by_id[p.row.node_id] = p.row.fingerprint;
       fresh.emplace(p.row.fingerprint, std::move(p));
@@ -251,7 +290,8 @@ class DaemonImpl {
       auto p = fresh.find(it->first.first);
       if (p == fresh.end() || p->second.revoked() ||
           p->second.row.transport_key != it->second->transport_key ||
-          p->second.row.endpoint != it->second->endpoint) {
+          p->second.row.endpoint != it->second->endpoint ||
+          DialKey(it->first.first).public_key != it->second->our_key) {
         it = dealers.erase(it);
       } else {
         ++it;
@@ -271,6 +311,46 @@ class DaemonImpl {
     return {};
   }
 
+  // The peer's earlier identity and encryption keys, from its card chain.
+  void KeyHistory(Peer* p) {
+    p->signing_keys = {p->row.signing_key};
+    p->opening = {p->shared};
+    auto card = VerifyCard(p->row.card);
+    if (!card.ok()) return;
+    p->signing_keys = card->SigningKeys();
+    std::vector<const SecretBytes*> ours{&me->encryption().secret};
+    for (const auto& prev : me->previous()) ours.push_back(&prev.encryption.secret);
+    std::vector<std::string> theirs{p->row.encryption_key};
+    for (auto it = card->chain.rbegin(); it != card->chain.rend(); ++it) {
+      if (std::find(theirs.begin(), theirs.end(), it->encryption_key()) == theirs.end()) {
+        theirs.push_back(it->encryption_key());
+      }
+    }
+    for (const SecretBytes* mine : ours) {
+      for (const auto& key : theirs) {
+        if (mine == ours.front() && key == theirs.front()) continue;  // `shared`
+        auto shared = BoxSharedKey(*mine, key);
+        if (shared.ok()) p->opening.push_back(std::make_shared<const SecretBytes>(std::move(*shared)));
+      }
+    }
+  }
+
+  // Opens an envelope from (or, for our own copy, to) `peer` with every
+  // pairing of keys, current first.
+  Result<OpenedMessage> OpenWithAnyKey(const Peer& peer, const ParsedEnvelope& env,
+                                       const std::string& wrapped_for,
+                                       const std::vector<std::string>& signer_keys) {
+    Result<OpenedMessage> first = MakeError(Code::kInternal, "no key to open with");
+    for (size_t i = 0; i < peer.opening.size(); ++i) {
+      for (size_t k = 0; k < signer_keys.size(); ++k) {
+        auto r = OpenEnvelopeShared(env, *peer.opening[i], wrapped_for, signer_keys[k]);
+        if (r.ok()) return r;
+        if (i == 0 && k == 0) first = std::move(r);
+      }
+    }
+    return first;
+  }
+
   const Peer* ActivePeer(const std::string& fp) const {
     auto it = peers.find(fp);
     if (it == peers.end() || it->second.revoked()) return nullptr;
@@ -281,6 +361,190 @@ class DaemonImpl {
     if (fp == me->fingerprint()) return me->card().node_id();
     auto it = peers.find(fp);
     return it != peers.end() ? it->second.row.node_id : FingerprintText(fp);
+  }
+
+  // ------------------------------------------------------------ key rotation
+  // (SPEC 9, docs/protocol.md 24) Our card a peer holds: its acknowledged
+  // sequence, else the current one.
+  uint64_t HeldSequence(const std::string& fp) const {
+    auto it = card_acks.find(fp);
+    return it != card_acks.end() ? std::min(it->second, me->card().sequence())
+                                 : me->card().sequence();
+  }
+
+  // The transport key pair we dial a peer with: the one of the card it
+  // holds, since its ZAP handler admits only that key. The current one when
+  // that card's keys are no longer kept.
+  const BoxKey& DialKey(const std::string& fp) const {
+    const BoxKey* key = me->TransportOf(HeldSequence(fp));
+    return key != nullptr ? *key : me->transport();
+  }
+
+  Status LoadCardAcks() {
+    ROG_ASSIGN_OR_RETURN(card_acks, store->CardAcks());
+    return {};
+  }
+
+  // Sends our current card to a peer that holds an older one, at most every
+  // few seconds unless `now`.
+  void PushCard(const Peer& peer, bool now) {
+    const std::string& fp = peer.row.fingerprint;
+    if (HeldSequence(fp) >= me->card().sequence()) return;
+    const int64_t now_ms = MonotonicMillis();
+    auto& last = last_card_push_ms[fp];
+    if (!now && now_ms - last < kCardPushMs) return;
+    last = now_ms;
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    f.mutable_card_update()->set_card(me->signed_card());
+    (void)SendToPeer(peer, Lane::kBulk, FrameBytes(f));
+  }
+
+  // A Hello names the sequence of our card the peer holds.
+  void NoteHeldCard(const Peer& peer, uint64_t known) {
+    if (known == 0) return;  // an older build: it does not say
+    if (known < me->card().sequence()) {
+      PushCard(peer, /*now=*/true);
+    } else if (HeldSequence(peer.row.fingerprint) < known) {
+      RecordCardAck(peer, known);
+    }
+  }
+
+  void RecordCardAck(const Peer& peer, uint64_t sequence) {
+    if (!EnsureTx().ok()) return;
+    auto changed = store->SetCardAck(peer.row.fingerprint, sequence);
+    if (!changed.ok() || !*changed) return;
+    const bool new_dial_key = &DialKey(peer.row.fingerprint) != me->TransportOf(sequence);
+    card_acks[peer.row.fingerprint] = sequence;
+    spdlog::info("{} now holds this node's card sequence {}", peer.row.node_id, sequence);
+    // Our connections to it still use the earlier transport key: the roster
+    // reload replaces them.
+    if (new_dial_key) roster_version = -1;
+  }
+
+  void HandleCardUpdate(const Peer& peer, const wire::CardUpdate& u, const Outgoing& route) {
+    auto update = VerifyCard(u.card());
+    auto trusted = VerifyCard(peer.row.card);
+    Status s = update.ok() ? Status{} : Status{update.error()};
+    if (s.ok()) s = trusted.ok() ? CheckCardUpdate(*trusted, *update) : Status{trusted.error()};
+    const int64_t now = clock.NowMicros();
+    if (s.ok() && update->card.valid_until() <= now) {
+      s = MakeError(Code::kFailedPrecondition, "the card has expired");
+    }
+    if (!s.ok()) {
+      Refuse(peer, "card update refused: " + s.error().message);
+      return;
+    }
+    const uint64_t seq = update->card.sequence();
+    if (seq > peer.row.card_sequence) {
+      if (!EnsureTx().ok()) return;
+      PeerRow row = PeerRowFromCard(*update, peer.row.source, peer.row.added_at);
+      if (auto st = store->AddPeer(row); !st.ok()) {
+        Refuse(peer, "card update not stored: " + st.error().message);
+        return;
+      }
+      const bool identity = update->card.signing_key() != peer.row.signing_key;
+      spdlog::info("{} ({}) rotated its {}keys: card sequence {} -> {}", peer.row.node_id,
+                   peer.fp_text, identity ? "identity, encryption and transport " : "encryption and transport ",
+                   peer.row.card_sequence, seq);
+      roster_version = -1;  // new keys, new CURVE allowlist, at the next turn
+    }
+    wire::Frame f;
+    f.set_protocol(kProtocolVersion);
+    f.mutable_card_ack()->set_sequence(seq);
+    Outgoing o = route;
+    o.bytes = FrameBytes(f);
+    outgoing.push_back(std::move(o));
+  }
+
+  void HandleCardAck(const Peer& peer, const wire::CardAck& ack) {
+    if (ack.sequence() == 0 || ack.sequence() > me->card().sequence()) {
+      Refuse(peer, "card acknowledgement names sequence " + std::to_string(ack.sequence()) +
+                       ", which this node never issued");
+      return;
+    }
+    RecordCardAck(peer, ack.sequence());
+  }
+
+  // After the keystore was rotated (at start-up, or `keys rotate` while
+  // running): record it, so peers not yet told are dialled with the keys
+  // they know, and push the new card to them.
+  Status AdoptOwnCard() {
+    ROG_ASSIGN_OR_RETURN(bool rotated, store->NoteOwnCard(me->card().sequence()));
+    ROG_RETURN_IF_ERROR(LoadCardAcks());
+    if (rotated) {
+      spdlog::info("this node's keys were rotated: card sequence {}", me->card().sequence());
+    }
+    return {};
+  }
+
+  // `keys rotate` with the daemon running.
+  Result<uint64_t> ReloadKeys(const control::ReloadKeys& req) {
+    std::optional<SecretBytes> pass;
+    if (!req.passphrase().empty()) pass = SecretBytes::From(req.passphrase());
+    ROG_ASSIGN_OR_RETURN(Identity fresh, Identity::ReadKeystore(home.keystore(), pass));
+    if (fresh.card().sequence() == me->card().sequence() &&
+        fresh.signed_card() == me->signed_card()) {
+      return fresh.card().sequence();
+    }
+    auto current = VerifyCard(me->signed_card());
+    auto next = VerifyCard(fresh.signed_card());
+    if (!current.ok() || !next.ok()) {
+      return MakeError(Code::kDataLoss, "the keystore's card does not verify");
+    }
+    ROG_RETURN_IF_ERROR(CheckCardUpdate(*current, *next));
+    if (fresh.card().sequence() == me->card().sequence()) {
+      return MakeError(Code::kFailedPrecondition,
+                       "the keystore holds another card of the same sequence");
+    }
+    auto r = RebindRouter(fresh.transport().secret);
+    if (!r.ok()) {
+      auto back = RebindRouter(me->transport().secret);
+      if (back.ok()) {
+        router.emplace(std::move(*back));
+        (void)AttachRouterMonitor();
+      }
+      return MakeError(Code::kUnavailable,
+                       "the daemon could not listen with the new transport key: " +
+                           r.error().message,
+                       "the keystore is rotated: restart rogatoryd to use the new keys");
+    }
+    *me = std::move(fresh);
+    router.emplace(std::move(*r));
+    ROG_RETURN_IF_ERROR(AttachRouterMonitor());
+    inbound_route.clear();
+    dealers.clear();
+    last_card_push_ms.clear();
+    roster_version = -1;  // shared keys are recomputed with the new encryption key
+    ROG_RETURN_IF_ERROR(EnsureTx());
+    ROG_RETURN_IF_ERROR(AdoptOwnCard());
+    spdlog::info("now running with card sequence {}; pushing it to every peer",
+                 me->card().sequence());
+    return me->card().sequence();
+  }
+
+  Status AttachRouterMonitor() {
+    router_connections.clear();
+    ROG_ASSIGN_OR_RETURN(router_monitor,
+                         ConnectionMonitor::Attach(ctx, *router, /*accepted=*/true));
+    return {};
+  }
+
+  // The ROUTER again, under a new transport key, on the same endpoint: the
+  // old one is closed first; ZeroMQ releases the port in its I/O thread, so
+  // the bind is retried for a while.
+  Result<zmq::socket_t> RebindRouter(const SecretBytes& transport_secret) {
+    router_monitor.reset();
+    router.reset();
+    const int64_t deadline = MonotonicMillis() + 5000;
+    for (;;) {
+      auto r = BindRouter(ctx, transport_secret, cfg.listen, topts);
+      if (r.ok() || MonotonicMillis() > deadline) {
+        if (!r.ok()) spdlog::error("cannot listen again on {}: {}", cfg.listen, r.error().message);
+        return r;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
 
   // ------------------------------------------------------------ transactions
@@ -409,10 +673,12 @@ class DaemonImpl {
           wire::Frame f;
           f.set_protocol(kProtocolVersion);
           f.mutable_hello()->set_max_frame_bytes(static_cast<uint64_t>(cfg.max_frame_bytes));
+          f.mutable_hello()->set_known_card_sequence(peer.row.card_sequence);
           Outgoing o = route;
           o.bytes = FrameBytes(f);
           outgoing.push_back(std::move(o));
         }
+        NoteHeldCard(peer, frame.hello().known_card_sequence());
         ResendQueueTo(peer.row.fingerprint);
         ExchangeHeads(peer);
         SyncCasesWith(peer);
@@ -427,6 +693,8 @@ class DaemonImpl {
       case wire::Frame::kCosign: HandleCosign(peer, frame.cosign()); break;
       case wire::Frame::kCaseSync: HandleCaseSync(peer, frame.case_sync()); break;
       case wire::Frame::kCaseEntries: HandleCaseEntries(peer, frame.case_entries()); break;
+      case wire::Frame::kCardUpdate: HandleCardUpdate(peer, frame.card_update(), route); break;
+      case wire::Frame::kCardAck: HandleCardAck(peer, frame.card_ack()); break;
       default: Refuse(peer, "frame without a known body"); break;
     }
   }
@@ -441,7 +709,7 @@ class DaemonImpl {
       return;
     }
     const bool signed_by_peer =
-        Verify(peer.row.signing_key, labels::kEnvelopeOuter, wrap.sealed(), wrap.signature());
+        VerifiesWithAny(peer.signing_keys, labels::kEnvelopeOuter, wrap.sealed(), wrap.signature());
     auto env = ParseEnvelope(bytes);
     if (!env.ok()) {
       Refuse(peer, "envelope refused: " + env.error().message);
@@ -514,7 +782,7 @@ class DaemonImpl {
       return;
     }
     if (LaneOf(outer.priority()) == Lane::kUrgent) urgent_in_batch = true;
-    auto opened = OpenEnvelopeShared(*env, *peer.shared, me->fingerprint(), peer.row.signing_key);
+    auto opened = OpenWithAnyKey(peer, *env, me->fingerprint(), peer.signing_keys);
     if (!opened.ok()) {
       Refuse(peer, "envelope " + outer.message_id() + ": " + opened.error().message);
       Nack(route, outer, env_sha, opened.error().message);
@@ -1181,7 +1449,9 @@ class DaemonImpl {
       return;
     }
     const int64_t now = clock.NowMicros();
-    auto v = CheckHeadReply(fp, peer.row.signing_key, reply, Held(*held), now);
+    auto v = WithAnyKey(peer.signing_keys, [&](const std::string& key) {
+      return CheckHeadReply(fp, key, reply, Held(*held), now);
+    });
     if (!v.ok()) {
       Refuse(peer, "tree head refused: " + v.error().message);
       return;
@@ -1246,7 +1516,7 @@ class DaemonImpl {
     if (mine.ok()) {
       for (const auto& c : *mine) {
         if (c.witness == me->fingerprint() &&
-            VerifyCosignature(c.signed_cosignature, me->card().signing_key(), signed_head).ok()) {
+            VerifyCosignature(c.signed_cosignature, me->signing().public_key, signed_head).ok()) {
           cosignature = c.signed_cosignature;
         }
       }
@@ -1278,7 +1548,9 @@ class DaemonImpl {
     }
     const Peer* owner = ActivePeer(log);
     if (owner == nullptr) return;  // a log we cannot check
-    auto head = VerifyTreeHead(g.signed_tree_head(), owner->row.signing_key);
+    auto head = WithAnyKey(owner->signing_keys, [&](const std::string& key) {
+      return VerifyTreeHead(g.signed_tree_head(), key);
+    });
     if (!head.ok() || head->log() != log) {
       spdlog::warn("{} passed on a tree head of {} that does not verify", from.row.node_id,
                    owner->row.node_id);
@@ -1294,8 +1566,8 @@ class DaemonImpl {
       wire::TreeHead held_head;
       const bool withdrawn =
           (held_head.ParseFromString(TreeHeadBytes(h.signed_head)) &&
-           WithdrawnByRestore(log, owner->row.signing_key, held_head)) ||
-          WithdrawnByRestore(log, owner->row.signing_key, *head);
+           WithdrawnByRestore(log, owner->signing_keys, held_head)) ||
+          WithdrawnByRestore(log, owner->signing_keys, *head);
       if (withdrawn) return;
       if (auto ev = CompareSameSize(Held({h})[0], shown, log, now)) {
         ev->set_reason(ev->reason() + " (the second shown by " + from.row.node_id + ")");
@@ -1318,7 +1590,9 @@ class DaemonImpl {
       if (witness == log) continue;
       const Peer* w = witness == me->fingerprint() ? nullptr : ActivePeer(witness);
       if (w == nullptr) continue;
-      auto v = VerifyCosignature(c, w->row.signing_key, g.signed_tree_head());
+      auto v = WithAnyKey(w->signing_keys, [&](const std::string& key) {
+        return VerifyCosignature(c, key, g.signed_tree_head());
+      });
       if (!v.ok()) continue;
       (void)store->InsertCosignature(
           {log, static_cast<int64_t>(size), witness, v->witnessed_at(), c});
@@ -1332,7 +1606,9 @@ class DaemonImpl {
   // answered with its stored receipt, so nothing arrives twice.
   void NoteRestore(const Peer& peer, const std::string& bytes) {
     const std::string& fp = peer.row.fingerprint;
-    auto r = VerifyRestoreStatement(bytes, peer.row.signing_key);
+    auto r = WithAnyKey(peer.signing_keys, [&](const std::string& key) {
+      return VerifyRestoreStatement(bytes, key);
+    });
     if (!r.ok() || r->log() != fp) return;
     // Bounded: a statement dated in this node's future is not taken (it
     // would withdraw heads signed later), nor more than kMaxRestoreStatements
@@ -1370,12 +1646,14 @@ class DaemonImpl {
   // Whether a restore statement of `log` (ours, or one its owner showed us)
   // withdrew `head`: heads above the restored size up to the abandoned one,
   // signed before the restore.
-  bool WithdrawnByRestore(const std::string& log, const std::string& signing_key,
+  bool WithdrawnByRestore(const std::string& log, const std::vector<std::string>& signing_keys,
                           const wire::TreeHead& head) {
     auto statements = store->RestoreStatements(log);
     if (!statements.ok()) return false;
     for (const auto& bytes : *statements) {
-      auto r = VerifyRestoreStatement(bytes, signing_key);
+      auto r = WithAnyKey(signing_keys, [&](const std::string& key) {
+        return VerifyRestoreStatement(bytes, key);
+      });
       if (r.ok() && head.size() > TreeHeadSizeOf(r->restored_head()) &&
           head.size() <= r->abandoned_size() && head.timestamp() <= r->restored_at()) {
         return true;
@@ -1388,13 +1666,15 @@ class DaemonImpl {
   // not, our store lost history we had signed (restored from a copy without
   // a restore statement): as loud as a peer's equivocation.
   void CheckOwnHead(const Peer& from, const wire::CosignedHead& g, int64_t now) {
-    auto head = VerifyTreeHead(g.signed_tree_head(), me->card().signing_key());
+    auto head = WithAnyKey(me->signing_keys(), [&](const std::string& key) {
+      return VerifyTreeHead(g.signed_tree_head(), key);
+    });
     if (!head.ok()) {
       spdlog::warn("{} holds a head of this node's log that this node did not sign",
                    from.row.node_id);
       return;
     }
-    if (WithdrawnByRestore(me->fingerprint(), me->card().signing_key(), *head)) return;
+    if (WithdrawnByRestore(me->fingerprint(), me->signing_keys(), *head)) return;
     std::string why;
     if (head->size() > audit->size()) {
       why = "a head this node signed at size " + std::to_string(head->size()) +
@@ -1452,7 +1732,9 @@ class DaemonImpl {
                        std::to_string(body.size()) + ")");
       return;
     }
-    auto v = VerifyCosignature(c.cosignature(), peer.row.signing_key, (*head)->signed_head);
+    auto v = WithAnyKey(peer.signing_keys, [&](const std::string& key) {
+      return VerifyCosignature(c.cosignature(), key, (*head)->signed_head);
+    });
     if (!v.ok() || v->log() != me->fingerprint()) {
       Refuse(peer, "cosignature refused: " +
                        (v.ok() ? std::string("it names another log") : v.error().message));
@@ -2192,7 +2474,9 @@ class DaemonImpl {
       Refuse(peer, "receipt for " + ack.message_id() + " arrived after the peer refused it");
       return;
     }
-    auto receipt = VerifyReceipt(ack.receipt(), peer.row.signing_key);
+    auto receipt = WithAnyKey(peer.signing_keys, [&](const std::string& key) {
+      return VerifyReceipt(ack.receipt(), key);
+    });
     Status s = receipt.ok() ? CheckReceiptMatches(*receipt, ack.message_id(), me->fingerprint(),
                                                   peer.row.fingerprint, p.envelope_sha256,
                                                   p.inner_sha256)
@@ -2247,7 +2531,9 @@ class DaemonImpl {
     const auto pending = PendingFor(peer, nack.message_id(), "refusal");
     if (!pending) return;
     const PendingDelivery& p = *pending;
-    auto refusal = VerifyRefusal(nack.refusal(), peer.row.signing_key);
+    auto refusal = WithAnyKey(peer.signing_keys, [&](const std::string& key) {
+      return VerifyRefusal(nack.refusal(), key);
+    });
     if (!refusal.ok() || refusal->message_id() != nack.message_id() ||
         refusal->refuser() != peer.row.fingerprint ||
         refusal->envelope_sha256() != p.envelope_sha256) {
@@ -2351,15 +2637,16 @@ class DaemonImpl {
     if (lane == Lane::kBulk && !dealers.count({peer.row.fingerprint, Lane::kUrgent})) {
       (void)EnsureDealer(peer, Lane::kUrgent);
     }
-    auto s = ConnectDealer(ctx, me->transport().secret, me->transport().public_key,
-                           peer.row.transport_key, peer.row.endpoint, topts);
+    const BoxKey& ours = DialKey(peer.row.fingerprint);
+    auto s = ConnectDealer(ctx, ours.secret, ours.public_key, peer.row.transport_key,
+                           peer.row.endpoint, topts);
     if (!s.ok()) {
       last_error[peer.row.fingerprint] = s.error().message;
       return nullptr;
     }
     auto d = std::make_unique<Dealer>(Dealer{std::move(*s), peer.row.endpoint,
-                                             peer.row.transport_key, true, MonotonicMillis(),
-                                             false, nullptr});
+                                             peer.row.transport_key, ours.public_key, true,
+                                             MonotonicMillis(), false, nullptr});
     auto monitor = ConnectionMonitor::Attach(ctx, d->socket);
     if (!monitor.ok()) {
       spdlog::error("{}", monitor.error().message);
@@ -2456,6 +2743,9 @@ class DaemonImpl {
     const int64_t now_ms = MonotonicMillis();
     if (now_ms < next_expiry_ms) return;
     next_expiry_ms = now_ms + 1000;
+    for (const auto& [fp, peer] : peers) {
+      if (!peer.revoked()) PushCard(peer, /*now=*/false);
+    }
     if (!EnsureTx().ok()) return;
     auto n = outbox->Expire();
     if (n.ok() && *n > 0) {
@@ -2569,6 +2859,9 @@ class DaemonImpl {
     f.set_protocol(kProtocolVersion);
     f.mutable_hello()->set_urgent(key.second == Lane::kUrgent);
     f.mutable_hello()->set_max_frame_bytes(static_cast<uint64_t>(cfg.max_frame_bytes));
+    if (const Peer* p = ActivePeer(fp)) {
+      f.mutable_hello()->set_known_card_sequence(p->row.card_sequence);
+    }
     try {
       (void)it->second->socket.send(zmq::buffer(FrameBytes(f)), zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
@@ -2675,6 +2968,16 @@ class DaemonImpl {
           pc->needs_commit = true;
         } else {
           SetError(r, head.error());
+        }
+        break;
+      }
+      case control::ControlRequest::kReloadKeys: {
+        auto seq = ReloadKeys(req.reload_keys());
+        if (seq.ok()) {
+          r->set_card_sequence(*seq);
+          pc->needs_commit = true;
+        } else {
+          SetError(r, seq.error());
         }
         break;
       }
@@ -3089,16 +3392,16 @@ class DaemonImpl {
       if (it == peers.end()) {
         return MakeError(Code::kNotFound, "the first recipient's card is no longer in the roster");
       }
-      return OpenEnvelope(env, me->encryption().secret, first, it->second.row.encryption_key,
-                          me->signing().public_key);
+      return OpenWithAnyKey(it->second, env, first, me->signing_keys());
     }
     auto it = peers.find(env.outer.sender());
     if (it == peers.end()) {
       return MakeError(Code::kNotFound, "the sender's card is no longer in the roster");
     }
-    ROG_RETURN_IF_ERROR(VerifyOuterSignature(env, it->second.row.signing_key));
-    return OpenEnvelope(env, me->encryption().secret, me->fingerprint(),
-                        it->second.row.encryption_key, it->second.row.signing_key);
+    ROG_RETURN_IF_ERROR(WithAnyKey(it->second.signing_keys, [&](const std::string& key) {
+      return VerifyOuterSignature(env, key, it->second.row.fingerprint);
+    }));
+    return OpenWithAnyKey(it->second, env, me->fingerprint(), it->second.signing_keys);
   }
 
   struct Found {
@@ -3166,7 +3469,10 @@ class DaemonImpl {
         auto* r = info->add_receipts();
         r->set_recipient(rr.node_id);
         auto it = peers.find(rr.fingerprint);
-        auto v = it != peers.end() ? VerifyReceipt(rr.receipt, it->second.row.signing_key)
+        auto v = it != peers.end() ? WithAnyKey(it->second.signing_keys,
+                                                [&](const std::string& key) {
+                                                  return VerifyReceipt(rr.receipt, key);
+                                                })
                                    : Result<wire::Receipt>(MakeError(Code::kNotFound, ""));
         r->set_valid(v.ok());
         if (v.ok()) {
@@ -3271,8 +3577,9 @@ class DaemonImpl {
     for (const auto& c : cosignatures) {
       auto p = peers.find(c.witness);
       if (p == peers.end() || p->second.revoked() ||
-          !VerifyCosignature(c.signed_cosignature, p->second.row.signing_key, head->signed_head)
-               .ok()) {
+          !WithAnyKey(p->second.signing_keys, [&](const std::string& key) {
+             return VerifyCosignature(c.signed_cosignature, key, head->signed_head);
+           }).ok()) {
         continue;
       }
       lp.add_cosignatures(c.signed_cosignature);
@@ -3528,6 +3835,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
   ROG_RETURN_IF_ERROR(impl->cases->Load());
   ROG_ASSIGN_OR_RETURN(auto latest_head, impl->store->LatestTreeHead());
   if (latest_head) impl->last_head_size = latest_head->size;
+  ROG_RETURN_IF_ERROR(impl->AdoptOwnCard());
   ROG_RETURN_IF_ERROR(impl->LoadRoster());
   impl->outbox.emplace(impl->store.get(), impl->cfg, &impl->clock);
 
@@ -3543,8 +3851,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
     ROG_ASSIGN_OR_RETURN(zmq::socket_t r, BindRouter(impl->ctx, impl->me->transport().secret,
                                                      impl->cfg.listen, impl->topts));
     impl->router.emplace(std::move(r));
-    ROG_ASSIGN_OR_RETURN(impl->router_monitor,
-                         ConnectionMonitor::Attach(impl->ctx, *impl->router, /*accepted=*/true));
+    ROG_RETURN_IF_ERROR(impl->AttachRouterMonitor());
   }
   // The control socket: a ROUTER on ipc:// in the 0700 home, made 0600.
   try {

@@ -1,5 +1,7 @@
 #include "node/store.h"
 
+#include "keys/card.h"
+
 #include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
@@ -273,6 +275,16 @@ CREATE TABLE case_reports(
 );
 )sql";
 
+// v8: key rotation (SPEC 9): the sequence of this node's card each peer is
+// known to hold (a CardAck, or its Hello); a peer without a row holds the
+// card that was current when it was added or at the last rotation.
+constexpr const char* kSchemaV8 = R"sql(
+CREATE TABLE card_acks(
+  peer BLOB PRIMARY KEY,
+  sequence INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // States after which nothing more happens to a request (request.h IsFinal).
 #define REQUEST_OPEN "state NOT IN ('executed','partially_executed','refused','withdrawn','expired')"
 
@@ -389,6 +401,7 @@ Status Store::Migrate() {
       if (version < 5) db_->exec(kSchemaV5);
       if (version < 6) db_->exec(kSchemaV6);
       if (version < 7) db_->exec(kSchemaV7);
+      if (version < 8) db_->exec(kSchemaV8);
       db_->exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '" +
                 std::to_string(kSchemaVersion) + "')");
       db_->exec("COMMIT");
@@ -489,7 +502,8 @@ Status Store::AddPeer(const PeerRow& p) {
         "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,NULL) "
         "ON CONFLICT(node_id) DO UPDATE SET card=excluded.card, "
         "card_sequence=excluded.card_sequence, authority=excluded.authority, "
-        "country=excluded.country, encryption_key=excluded.encryption_key, "
+        "country=excluded.country, signing_key=excluded.signing_key, "
+        "encryption_key=excluded.encryption_key, "
         "transport_key=excluded.transport_key, endpoint=excluded.endpoint");
     q.bind(1, p.node_id);
     BindBlob(q, 2, p.fingerprint);
@@ -526,6 +540,67 @@ Status Store::RevokePeer(const std::string& node_id, int64_t at_us) {
     q.exec();
     return {};
   });
+}
+
+Result<bool> Store::NoteOwnCard(uint64_t sequence) {
+  return Run("record this node's card", [&]() -> Result<bool> {
+    auto& find = Prepare("SELECT value FROM meta WHERE key='own_card_sequence'");
+    std::optional<uint64_t> recorded;
+    if (find.executeStep()) recorded = std::stoull(find.getColumn(0).getString());
+    find.reset();
+    if (recorded.has_value() && *recorded >= sequence) return false;
+    if (recorded.has_value()) {
+      auto& acks = Prepare(
+          "INSERT OR IGNORE INTO card_acks(peer, sequence) SELECT fingerprint, ?1 FROM peers");
+      acks.bind(1, static_cast<int64_t>(*recorded));
+      acks.exec();
+    }
+    auto& set = Prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('own_card_sequence', ?1)");
+    set.bind(1, std::to_string(sequence));
+    set.exec();
+    return recorded.has_value();
+  });
+}
+
+Result<bool> Store::SetCardAck(const std::string& peer, uint64_t sequence) {
+  return Run("record card acknowledgement", [&]() -> Result<bool> {
+    auto& q = Prepare(
+        "INSERT INTO card_acks(peer, sequence) VALUES(?1, ?2) "
+        "ON CONFLICT(peer) DO UPDATE SET sequence=excluded.sequence "
+        "WHERE excluded.sequence > card_acks.sequence");
+    BindBlob(q, 1, peer);
+    q.bind(2, static_cast<int64_t>(sequence));
+    return q.exec() > 0;
+  });
+}
+
+Result<std::map<std::string, uint64_t>> Store::CardAcks() {
+  return Run("list card acknowledgements", [&]() -> Result<std::map<std::string, uint64_t>> {
+    auto& q = Prepare("SELECT peer, sequence FROM card_acks");
+    std::map<std::string, uint64_t> out;
+    while (q.executeStep()) {
+      out[Blob(q.getColumn(0))] = static_cast<uint64_t>(q.getColumn(1).getInt64());
+    }
+    return out;
+  });
+}
+
+PeerRow PeerRowFromCard(const VerifiedCard& card, std::string source, int64_t added_at) {
+  const wire::Card& c = card.card;
+  PeerRow row;
+  row.node_id = c.node_id();
+  row.fingerprint = card.fingerprint;
+  row.card = card.signed_bytes;
+  row.card_sequence = c.sequence();
+  row.authority = c.authority();
+  row.country = c.country();
+  row.signing_key = c.signing_key();
+  row.encryption_key = c.encryption_key();
+  row.transport_key = c.transport_key();
+  row.endpoint = c.endpoints(0);
+  row.source = std::move(source);
+  row.added_at = added_at;
+  return row;
 }
 
 Result<std::vector<PeerRow>> Store::ListPeers() {

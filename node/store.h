@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -21,7 +22,11 @@ class Statement;
 
 namespace rogatory {
 
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
+
+struct PeerRow;
+struct VerifiedCard;
+PeerRow PeerRowFromCard(const VerifiedCard& card, std::string source, int64_t added_at);
 
 struct PeerRow {
   std::string node_id;
@@ -258,6 +263,17 @@ class Store {
   // kAlreadyExists if it was revoked already.
   Status RevokePeer(const std::string& node_id, int64_t at_us);
   Result<std::vector<PeerRow>> ListPeers();
+
+  // ---- this node's card at its peers (key rotation)
+  // Records this node's current card sequence. When it is higher than the
+  // one recorded before (the keys were rotated since), every peer without a
+  // card_acks row is recorded as holding the card recorded before; true then.
+  Result<bool> NoteOwnCard(uint64_t sequence);
+  // Records that `peer` holds this node's card `sequence`; true if that is
+  // newer than what was recorded.
+  Result<bool> SetCardAck(const std::string& peer, uint64_t sequence);
+  // Peer fingerprint -> sequence of this node's card it holds (rows only).
+  Result<std::map<std::string, uint64_t>> CardAcks();
 
   // ---- inbox
   // Any stored message from `sender` with this id (kept as long as the

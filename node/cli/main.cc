@@ -297,18 +297,42 @@ bool Interactive() { return ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO); }
 // Re-encrypts the keystore under a new passphrase: written beside it, made
 // durable, then renamed over it, so a crash leaves the old or the new file,
 // never neither. The keys themselves do not change.
+// Reads the keystore, with the passphrase from `file`, the systemd
+// credential, or (on a terminal) a prompt; `*passphrase` is what opened it.
+Result<Identity> UnlockKeystore(const Home& home, const std::string& file,
+                                std::optional<SecretBytes>* passphrase) {
+  ROG_ASSIGN_OR_RETURN(*passphrase, FindPassphrase(file));
+  auto id = Identity::ReadKeystore(home.keystore(), *passphrase);
+  if (!id.ok() && id.error().code == Code::kFailedPrecondition && !passphrase->has_value() &&
+      Interactive()) {
+    ROG_ASSIGN_OR_RETURN(*passphrase, PromptSecret("current passphrase: "));
+    id = Identity::ReadKeystore(home.keystore(), *passphrase);
+  }
+  return id;
+}
+
+// Replaces the keystore: written beside it, synced, renamed over it.
+Status ReplaceKeystore(const Home& home, const Identity& id,
+                       const std::optional<SecretBytes>& passphrase) {
+  const std::string next = home.keystore() + ".new";
+  ::unlink(next.c_str());  // left by an interrupted earlier run
+  ROG_RETURN_IF_ERROR(id.WriteKeystore(next, passphrase));
+  if (::rename(next.c_str(), home.keystore().c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(next.c_str());
+    return MakeError(Code::kUnavailable, "cannot replace " + home.keystore() + ": " + why);
+  }
+  if (const int dir = ::open(home.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return {};
+}
+
 int RunKeysPasswd(const Home& home, const std::string& old_file, const std::string& new_file) {
   if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
-  auto old_pass = FindPassphrase(old_file);
-  if (!old_pass.ok()) return Fail(old_pass.error());
-  auto id = Identity::ReadKeystore(home.keystore(), *old_pass);
-  if (!id.ok() && id.error().code == Code::kFailedPrecondition && !old_pass->has_value() &&
-      Interactive()) {
-    auto typed = PromptSecret("current passphrase: ");
-    if (!typed.ok()) return Fail(typed.error());
-    *old_pass = std::move(typed).value();
-    id = Identity::ReadKeystore(home.keystore(), *old_pass);
-  }
+  std::optional<SecretBytes> old_pass;
+  auto id = UnlockKeystore(home, old_file, &old_pass);
   if (!id.ok()) return Fail(id.error());
   std::optional<SecretBytes> new_pass;
   if (!new_file.empty()) {
@@ -325,21 +349,69 @@ int RunKeysPasswd(const Home& home, const std::string& old_file, const std::stri
   } else {
     return Fail("no new passphrase", "pass --new-passphrase-file FILE (mode 0600)", kExitUsage);
   }
-  const std::string next = home.keystore() + ".new";
-  ::unlink(next.c_str());  // left by an interrupted earlier run
-  if (auto s = id->WriteKeystore(next, new_pass); !s.ok()) return Fail(s.error());
-  if (::rename(next.c_str(), home.keystore().c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(next.c_str());
-    return Fail("cannot replace " + home.keystore() + ": " + why);
-  }
-  if (const int dir = ::open(home.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  if (auto s = ReplaceKeystore(home, *id, new_pass); !s.ok()) return Fail(s.error());
   std::cout << "changed the passphrase of " << home.keystore()
             << "; a running rogatoryd keeps its keys and needs the new passphrase at its next "
                "start\n";
+  return kExitOk;
+}
+
+// Key rotation (SPEC 9): new encryption and transport keys (and with
+// --identity the pre-committed next identity key), a new card chained to the
+// current one. With the daemon stopped it only rewrites the keystore (the
+// daemon pushes the card when it starts); with it running, the daemon
+// adopts the keys at once.
+int RunKeysRotate(const Home& home, const std::string& pass_file, bool identity,
+                  const std::string& valid_for, bool json) {
+  if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
+  auto validity = ParseDuration(valid_for);
+  if (!validity.ok()) return Fail(validity.error(), kExitUsage);
+  std::optional<SecretBytes> passphrase;
+  auto id = UnlockKeystore(home, pass_file, &passphrase);
+  if (!id.ok()) return Fail(id.error());
+  const int64_t now = SystemClock().NowMicros();
+  auto rotated = id->Rotated(identity, now, now + *validity);
+  if (!rotated.ok()) return Fail(rotated.error());
+  // Held across the write when no daemon runs, so none starts with the old
+  // keystore half-replaced.
+  auto lock = DaemonLock::Acquire(home);
+  if (auto s = ReplaceKeystore(home, *rotated, passphrase); !s.ok()) return Fail(s.error());
+  const wire::Card& c = rotated->card();
+  bool live = false;
+  if (!lock.ok()) {
+    control::ControlRequest req;
+    req.set_version(1);
+    if (passphrase.has_value()) {
+      req.mutable_reload_keys()->set_passphrase(std::string(passphrase->view()));
+    } else {
+      (void)req.mutable_reload_keys();
+    }
+    int code = kExitOk;
+    auto resp = Call(home, std::move(req), &code);
+    if (!resp) {
+      std::cerr << "rogatory: hint: the keystore holds the new keys: restart rogatoryd to use "
+                   "them\n";
+      return code;
+    }
+    live = true;
+  }
+  if (json) {
+    nlohmann::json j;
+    j["node_id"] = c.node_id();
+    j["fingerprint"] = FingerprintText(rotated->fingerprint());
+    j["card_sequence"] = c.sequence();
+    j["identity_key_rotated"] = identity;
+    j["valid_until"] = Rfc3339(c.valid_until());
+    j["daemon_updated"] = live;
+    std::cout << j.dump() << "\n";
+    return kExitOk;
+  }
+  std::cout << "rotated the " << (identity ? "identity, encryption and transport" : "encryption and transport")
+            << " keys of " << c.node_id() << ": card sequence " << c.sequence() << ", valid until "
+            << Rfc3339(c.valid_until()) << "\n"
+            << "fingerprint unchanged: " << FingerprintText(rotated->fingerprint()) << "\n"
+            << (live ? "rogatoryd now uses the new keys and sends the new card to every peer\n"
+                     : "rogatoryd sends the new card to every peer when it starts\n");
   return kExitOk;
 }
 
@@ -648,20 +720,22 @@ int RunPeerAdd(const Home& home, const std::string& file, const std::string& fp_
   auto store = Store::Open(home.store());
   if (!store.ok()) return Fail(store.error());
   const wire::Card& c = card->card;
-  PeerRow row;
-  row.node_id = c.node_id();
-  row.fingerprint = card->fingerprint;
-  row.card = card->signed_bytes;
-  row.card_sequence = c.sequence();
-  row.authority = c.authority();
-  row.country = c.country();
-  row.signing_key = c.signing_key();
-  row.encryption_key = c.encryption_key();
-  row.transport_key = c.transport_key();
-  row.endpoint = c.endpoints(0);
-  row.source = "manual";
-  row.added_at = SystemClock().NowMicros();
-  if (auto s = (*store)->AddPeer(row); !s.ok()) return Fail(s.error());
+  // A newer card of a peer already in the roster replaces it only if it
+  // chains to the card trusted now (as a pushed rotation must).
+  auto peers = (*store)->ListPeers();
+  if (!peers.ok()) return Fail(peers.error());
+  for (const auto& p : *peers) {
+    if (p.fingerprint != card->fingerprint || p.card_sequence >= c.sequence()) continue;
+    auto trusted = VerifyCard(p.card);
+    auto chained = trusted.ok() ? CheckCardUpdate(*trusted, *card) : Status{trusted.error()};
+    if (!chained.ok()) {
+      return Fail("card " + file + " is not valid: " + chained.error().message, {}, kExitVerify);
+    }
+  }
+  if (auto s = (*store)->AddPeer(PeerRowFromCard(*card, "manual", SystemClock().NowMicros()));
+      !s.ok()) {
+    return Fail(s.error());
+  }
   std::cout << "added peer " << c.node_id() << " (" << c.authority() << ", " << c.country()
             << ") " << FingerprintText(card->fingerprint) << "\n";
   return kExitOk;
@@ -1264,6 +1338,20 @@ int Main(int argc, char** argv) {
                           "the new passphrase (first line; mode 0600)");
   keys_passwd->callback([&] {
     exit_code = RunKeysPasswd(home(), old_passphrase_file, new_passphrase_file);
+  });
+  bool rotate_identity = false, rotate_json = false;
+  std::string rotate_valid_for = "730d";
+  auto* keys_rotate = keys_cmd->add_subcommand(
+      "rotate", "new keys and a new card chained to the current one, pushed to every peer");
+  keys_rotate->add_flag("--identity", rotate_identity,
+                        "also replace the identity key, by the one the current card committed to");
+  keys_rotate->add_option("--passphrase-file", old_passphrase_file,
+                          "the keystore passphrase (first line; mode 0600)");
+  keys_rotate->add_option("--valid-for", rotate_valid_for, "new card validity (default 730d)");
+  keys_rotate->add_flag("--json", rotate_json, "print the result as JSON");
+  keys_rotate->callback([&] {
+    exit_code = RunKeysRotate(home(), old_passphrase_file, rotate_identity, rotate_valid_for,
+                              rotate_json);
   });
 
   std::string backup_out;

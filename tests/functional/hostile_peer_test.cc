@@ -614,7 +614,9 @@ TEST_F(HostilePeerTest, AConnectionMadeWithAReplacedTransportKeyIsCutOff) {
   card.set_sequence(2);
   card.set_transport_key(BoxKey::Generate().public_key);
   const std::string path = dir.path() + "/hostile-v2.card";
-  std::ofstream(path) << Armor(kCardArmorType, SignCard(card, hostile->signing()));
+  std::ofstream(path) << Armor(kCardArmorType, SignRotatedCard(card, hostile->signing(),
+                                                               hostile->signed_card(),
+                                                               hostile->signing()));
   auto r = b->Cli({"peer", "add", path, "--fingerprint", FingerprintText(hostile->fingerprint())});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Frames on the connection made with the old key are refused from now on.
