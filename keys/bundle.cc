@@ -120,7 +120,9 @@ Result<wire::TreeHead> CheckLogHead(std::string_view signed_head,
                      "bundle lacks the card of log owner " + owner.fingerprint +
                          ", so its tree head cannot be checked");
   }
-  auto head = VerifyTreeHead(signed_head, card->second.card.signing_key());
+  auto head = WithAnyKey(card->second.SigningKeys(), [&](const std::string& key) {
+    return VerifyTreeHead(signed_head, key);
+  });
   if (!head.ok()) {
     return MakeError(head.error().code, "log of " + Named(owner) + ": " + head.error().message);
   }
@@ -229,7 +231,9 @@ Result<std::vector<VerifyReport::LogProofSummary::Witness>> CheckCosignatures(
       return MakeError(Code::kFailedPrecondition,
                        which + ": bundle lacks the card of witness " + w.fingerprint);
     }
-    auto c = VerifyCosignature(sc, card->second.card.signing_key(), lp.signed_tree_head());
+    auto c = WithAnyKey(card->second.SigningKeys(), [&](const std::string& key) {
+      return VerifyCosignature(sc, key, lp.signed_tree_head());
+    });
     if (!c.ok()) {
       return MakeError(c.error().code, which + " by " + Named(w) + ": " + c.error().message);
     }
@@ -272,7 +276,7 @@ Status CheckExportSignature(const wire::Bundle& b, const wire::OuterHeader& oute
   unsigned_bundle.clear_signature();
   std::string signed_bytes = SerializeCanonical(unsigned_bundle);
   const bool ok =
-      Verify(card->second.card.signing_key(), labels::kBundle, signed_bytes, b.signature());
+      VerifiesWithAny(card->second.SigningKeys(), labels::kBundle, signed_bytes, b.signature());
   WipeString(signed_bytes);  // both hold the content key
   WipeString(*unsigned_bundle.mutable_content_key());
   if (!ok) {
@@ -387,14 +391,26 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
                      : "bundle lacks the card of sender " + r.sender.fingerprint)) {
     return r;
   }
-  const wire::Card& sc = sender_card->second.card;
+  // The card of the message's time: the latest card of the sender's chain
+  // (keys rotate, SPEC 9) whose identity key signed it and whose validity
+  // began before the message was created.
+  const VerifiedCard& chain = sender_card->second;
+  const wire::Card* sc = nullptr;
+  for (auto it = chain.chain.rbegin(); it != chain.chain.rend() && sc == nullptr; ++it) {
+    if (it->valid_from() <= outer.created_at() &&
+        VerifyOuterSignature(*env, it->signing_key(), outer.sender()).ok()) {
+      sc = &*it;
+    }
+  }
+  if (sc == nullptr) sc = &chain.card;  // the checks below say what fails
   const bool in_validity =
-      outer.created_at() >= sc.valid_from() && outer.created_at() <= sc.valid_until();
+      outer.created_at() >= sc->valid_from() && outer.created_at() <= sc->valid_until();
   check.Add("sender_card_validity", in_validity,
-            in_validity ? "message created within the sender card's validity period"
+            in_validity ? "message created within the validity period of the sender's card " +
+                              std::to_string(sc->sequence())
                         : "message created outside the sender card's validity period");
-  const std::string& sender_key = sender_card->second.card.signing_key();
-  check.Add("outer_signature", VerifyOuterSignature(*env, sender_key),
+  const std::string& sender_key = sc->signing_key();
+  check.Add("outer_signature", VerifyOuterSignature(*env, sender_key, outer.sender()),
             "signed by " + r.sender.fingerprint);
 
   auto opened = OpenWithContentKey(*env, SecretBytes::From(b.content_key()), sender_key);
@@ -423,7 +439,9 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
     for (const auto& rc : outer.recipients()) {
       auto card = cards.find(rc);
       if (card == cards.end()) continue;
-      auto verified = VerifyReceipt(sr, card->second.card.signing_key());
+      auto verified = WithAnyKey(card->second.SigningKeys(), [&](const std::string& key) {
+        return VerifyReceipt(sr, key);
+      });
       if (verified.ok()) {
         who = FingerprintText(rc);
         st = CheckReceiptMatches(*verified, outer.message_id(), outer.sender(), rc,

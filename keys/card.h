@@ -44,6 +44,28 @@ Status ValidateCountry(std::string_view cc);
 // older build stays valid.
 Status ValidateEndpoint(std::string_view endpoint, bool strict_host = true);
 
+// Runs `verify(key)` with each identity key of a node, the current one
+// first: a signature made before an identity rotation verifies with the key
+// of its time. The first success, else the current key's result.
+template <class F>
+auto WithAnyKey(const std::vector<std::string>& keys, F&& verify) {
+  auto first = verify(keys.front());
+  for (size_t i = 1; i < keys.size() && !first.ok(); ++i) {
+    auto r = verify(keys[i]);
+    if (r.ok()) return r;
+  }
+  return first;
+}
+
+// For a plain signature check.
+inline bool VerifiesWithAny(const std::vector<std::string>& keys, std::string_view label,
+                            std::string_view message, std::string_view signature) {
+  for (const auto& k : keys) {
+    if (Verify(k, label, message, signature)) return true;
+  }
+  return false;
+}
+
 // Signs `card` with `key`; returns the serialized SignedCard.
 std::string SignCard(const wire::Card& card, const SigningKey& key);
 

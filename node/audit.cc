@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "keys/card.h"
 #include "keys/strict_parse.h"
 #include "keys/tree_head.h"
 
@@ -80,7 +81,7 @@ Result<std::vector<std::string>> AuditLog::ConsistencyProof(uint64_t old_size,
 }
 
 Result<AuditReport> VerifyAuditLog(Store* store, std::string_view owner_fp,
-                                   std::string_view owner_signing_key) {
+                                   const std::vector<std::string>& owner_signing_keys) {
   AuditReport r;
   ROG_ASSIGN_OR_RETURN(auto heads, store->ListTreeHeads());
   size_t next_head = 0;
@@ -98,7 +99,9 @@ Result<AuditReport> VerifyAuditLog(Store* store, std::string_view owner_fp,
            static_cast<uint64_t>(heads[next_head].size) == at.size()) {
       const TreeHeadRow& h = heads[next_head++];
       ++r.heads_checked;
-      auto v = VerifyTreeHead(h.signed_head, owner_signing_key);
+      auto v = WithAnyKey(owner_signing_keys, [&](const std::string& key) {
+        return VerifyTreeHead(h.signed_head, key);
+      });
       const std::string which = "tree head at size " + std::to_string(h.size);
       if (!v.ok()) {
         fail(which + ": " + v.error().message);

@@ -72,7 +72,9 @@ struct AuditReport {
   int64_t heads_checked = 0;
   std::string first_error;     // names the first bad entry or tree head
 };
+// `owner_signing_keys`: every identity key of the owner's card chain (heads
+// signed before an identity rotation verify with the key of their time).
 Result<AuditReport> VerifyAuditLog(Store* store, std::string_view owner_fp,
-                                   std::string_view owner_signing_key);
+                                   const std::vector<std::string>& owner_signing_keys);
 
 }  // namespace rogatory

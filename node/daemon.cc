@@ -74,30 +74,12 @@ struct Peer {
   // kept earlier encryption keys and the peer's earlier ones (a message
   // sealed before either side rotated).
   std::vector<std::shared_ptr<const SecretBytes>> opening;
+  // Transport keys of the peer's earlier cards (its connections made before
+  // we took its rotation are no longer admitted, but that is expected).
+  std::vector<std::string> earlier_transport;
   bool revoked() const { return row.revoked_at.has_value(); }
 };
 
-// Runs `verify(key)` with each identity key of a node, the current one
-// first: a signature made before an identity rotation verifies with the key
-// of its time. The first success, else the current key's result.
-template <class F>
-auto WithAnyKey(const std::vector<std::string>& keys, F&& verify) {
-  auto first = verify(keys.front());
-  for (size_t i = 1; i < keys.size() && !first.ok(); ++i) {
-    auto r = verify(keys[i]);
-    if (r.ok()) return r;
-  }
-  return first;
-}
-
-// For a plain signature check.
-inline bool VerifiesWithAny(const std::vector<std::string>& keys, std::string_view label,
-                            std::string_view message, std::string_view signature) {
-  for (const auto& k : keys) {
-    if (Verify(k, label, message, signature)) return true;
-  }
-  return false;
-}
 
 struct Dealer {
   zmq::socket_t socket;
@@ -318,6 +300,9 @@ class DaemonImpl {
     auto card = VerifyCard(p->row.card);
     if (!card.ok()) return;
     p->signing_keys = card->SigningKeys();
+    for (const auto& c : card->chain) {
+      if (c.transport_key() != p->row.transport_key) p->earlier_transport.push_back(c.transport_key());
+    }
     std::vector<const SecretBytes*> ours{&me->encryption().secret};
     for (const auto& prev : me->previous()) ours.push_back(&prev.encryption.secret);
     std::vector<std::string> theirs{p->row.encryption_key};
@@ -2601,6 +2586,14 @@ class DaemonImpl {
           user.substr(space + 1) != ToHex(peer->row.transport_key)) {
         // ZAP admitted it earlier, but the roster changed since (a revoked
         // peer, or a transport key replaced by a newer card).
+        const std::string key = space == std::string::npos ? "" : user.substr(space + 1);
+        if (peer != nullptr && std::any_of(peer->earlier_transport.begin(),
+                                           peer->earlier_transport.end(),
+                                           [&](const std::string& k) { return ToHex(k) == key; })) {
+          spdlog::info("refused frame from {}: its connection was made with its earlier "
+                       "transport key; it reconnects with its new one", peer->row.node_id);
+          continue;
+        }
         spdlog::warn("refused frame: connection of {} is no longer admitted by the roster",
                      user.empty() ? "an unknown peer" : user.substr(0, space));
         continue;

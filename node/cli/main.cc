@@ -511,7 +511,9 @@ int RunRestore(const Home& home, const std::string& from, const std::string& pas
     if (*head) abandoned = std::max<uint64_t>(abandoned, static_cast<uint64_t>((*head)->size));
     for (const auto& row : *statements) {
       if (row.log != id->fingerprint()) continue;
-      auto st = VerifyRestoreStatement(row.signed_statement, id->card().signing_key());
+      auto st = WithAnyKey(id->signing_keys(), [&](const std::string& key) {
+        return VerifyRestoreStatement(row.signed_statement, key);
+      });
       if (st.ok()) abandoned = std::max<uint64_t>(abandoned, st->abandoned_size());
     }
     kept_statements = std::move(statements).value();
@@ -1217,7 +1219,7 @@ int RunAuditVerify(const Home& home, bool json) {
   if (!store.ok()) return Fail(store.error());
   auto card = OwnCard(home);
   if (!card.ok()) return Fail(card.error());
-  auto r = VerifyAuditLog(store->get(), card->fingerprint, card->card.signing_key());
+  auto r = VerifyAuditLog(store->get(), card->fingerprint, card->SigningKeys());
   if (!r.ok()) return Fail(r.error());
   if (json) {
     nlohmann::ordered_json j;
@@ -1249,7 +1251,7 @@ int RunAuditHead(const Home& home, bool json) {
   int code = kExitOk;
   auto resp = Call(home, req, &code);
   if (!resp) return code;
-  auto head = VerifyTreeHead(resp->tree_head(), card->card.signing_key());
+  auto head = VerifyTreeHead(resp->tree_head(), card->card.signing_key());  // signed just now
   if (!head.ok()) return Fail(head.error(), kExitVerify);
   if (head->log() != card->fingerprint) {
     return Fail("the daemon's tree head names another log than this node's", {}, kExitVerify);

@@ -596,6 +596,46 @@ TEST_F(HostilePeerTest, CaseEntriesByANonMemberANonLeadOrAForkAreRefusedAndRepor
   EXPECT_EQ(evidence, first + second);
 }
 
+// Pushed over the peer's own authenticated connection (SPEC 9): a card not
+// signed by the identity key the node trusts, and one whose new identity key
+// is not the one committed to, are refused; the roster keeps the trusted
+// card, and the connection still serves.
+TEST_F(HostilePeerTest, AForgedRotationPushedByThePeerIsRefused) {
+  Barrier();
+  const SigningKey thief = SigningKey::FromSeed(SecretBytes::From(RandomBytes(32)));
+  auto push = [&](const std::string& card) {
+    wire::Frame f;
+    f.set_protocol(1);
+    f.mutable_card_update()->set_card(card);
+    client->SendRaw(SerializeCanonical(f));
+  };
+  wire::Card card = hostile->card();
+  card.set_sequence(2);
+  card.set_transport_key(BoxKey::Generate().public_key);
+  // Signed by a key of the thief's own, as the previous key too.
+  wire::Card stolen = card;
+  stolen.set_signing_key(thief.public_key);
+  push(SignRotatedCard(stolen, thief, hostile->signed_card(), thief));
+  EXPECT_TRUE(b->WaitLog("card update refused: identity card sequence 2 is not signed by the "
+                         "identity key of the card it replaces"))
+      << b->Log();
+  // Signed by the current key (a thief who stole it), rotating to a key of
+  // the thief's own instead of the committed one.
+  push(SignRotatedCard(stolen, thief, hostile->signed_card(), hostile->signing()));
+  EXPECT_TRUE(b->WaitLog("does not match the next-key hash committed in the card it replaces"))
+      << b->Log();
+  // No chain at all.
+  push(SignCard(card, hostile->signing()));
+  EXPECT_TRUE(b->WaitLog("does not chain to the card trusted for it")) << b->Log();
+  EXPECT_FALSE(client->ReceiveUntil([](const wire::Frame& f) { return f.has_card_ack(); },
+                                    std::chrono::milliseconds(300)));
+  auto peers = b->Json({"peer", "list", "--json"});
+  for (const auto& p : peers) {
+    if (p["id"] == "hostile-peer") EXPECT_EQ(p["card_sequence"], 1) << peers.dump();
+  }
+  Barrier();  // the old keys still work: nothing was replaced
+}
+
 TEST_F(HostilePeerTest, UnknownTransportKeyIsRefusedAtTheHandshake) {
   Identity stranger = MakeIdentity("stranger");
   HostileClient intruder(stranger, keys, b->endpoint());
@@ -622,7 +662,7 @@ TEST_F(HostilePeerTest, AConnectionMadeWithAReplacedTransportKeyIsCutOff) {
   // Frames on the connection made with the old key are refused from now on.
   const std::string id = NewMessageId(SystemClock_Now());
   client->SendEnvelope(*SealEnvelope(*hostile, MakeDraft(id, keys, "old key")));
-  EXPECT_TRUE(b->WaitLog("is no longer admitted by the roster")) << b->Log();
+  EXPECT_TRUE(b->WaitLog("its connection was made with its earlier transport key")) << b->Log();
   EXPECT_FALSE(client->AckFor(id));
   EXPECT_EQ(InboxSize(), 1u);  // the first barrier only
 }

@@ -583,7 +583,7 @@ class PowerLossTest : public ::testing::Test {
           ++sum.in_flight_absent;
         }
       }
-      auto report = VerifyAuditLog(&store, me.fingerprint(), me.signing().public_key);
+      auto report = VerifyAuditLog(&store, me.fingerprint(), {me.signing().public_key});
       EXPECT_TRUE(report.ok() && report->ok)
           << (report.ok() ? report->first_error : report.error().message);
       if (report.ok()) {
@@ -783,7 +783,7 @@ TEST_F(PowerLossTest, FullDiskFailsClearlyAndLosesNothing) {
   EXPECT_EQ((*reopened)->IntegrityCheck().value(), "ok");
   Found found = Lookup(**reopened, acked);
   EXPECT_EQ(found.missing, 0u) << found.first_missing;
-  auto report = VerifyAuditLog(reopened->get(), me.fingerprint(), me.signing().public_key);
+  auto report = VerifyAuditLog(reopened->get(), me.fingerprint(), {me.signing().public_key});
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok) << report->first_error;
   EXPECT_EQ(static_cast<int64_t>(report->size), acked.audit.rbegin()->first + 1);

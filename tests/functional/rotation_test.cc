@@ -1,0 +1,186 @@
+// Key rotation (SPEC 9, docs/operations.md): real daemons rotate their keys
+// with messages in flight, a peer that was offline catches up, and a forged
+// rotation is refused.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "keys/armor.h"
+#include "keys/card.h"
+#include "keys/crypto.h"
+#include "keys/fingerprint.h"
+#include "tests/functional/harness.h"
+
+namespace rogatory::test {
+namespace {
+
+// The card sequence `of` has for node `id` in its roster.
+uint64_t PeerCardSequence(const Node& of, const std::string& id) {
+  for (const auto& p : of.Json({"peer", "list", "--json"})) {
+    if (p["id"] == id) return p["card_sequence"].get<uint64_t>();
+  }
+  return 0;
+}
+
+// Every message of `node`'s inbox or outbox shows a valid signature (and,
+// for sent ones, valid receipts).
+void ExpectAllVerify(const Node& node, const std::vector<std::string>& ids) {
+  for (const auto& id : ids) {
+    auto m = node.Json({"show", id, "--json"});
+    EXPECT_EQ(m["signature"]["valid"], true) << node.id() << " " << id << ": " << m.dump();
+    for (const auto& r : m["receipts"]) {
+      EXPECT_EQ(r["valid"], true) << node.id() << " " << id << ": " << m.dump();
+    }
+  }
+}
+
+TEST(RotationTest, RotationWithMessagesInFlightLosesNothingAndAnOfflinePeerCatchesUp) {
+  TempDir dir;
+  Node a(dir.path(), "rotating");
+  Node b(dir.path(), "online", "NL");
+  Node c(dir.path(), "offline", "DE");
+  for (Node* x : {&a, &b, &c}) {
+    for (Node* y : {&a, &b, &c}) {
+      if (x != y) x->Trust(*y);
+    }
+  }
+  const std::string fingerprint = a.fingerprint();
+  a.Start();
+  b.Start();
+  c.Start();
+  std::vector<std::string> a_to_b, b_to_a, a_to_c, c_to_a;
+  a_to_b.push_back(a.Send({"--to", "online", "--subject", "s", "--body", "first"}));
+  a_to_c.push_back(a.Send({"--to", "offline", "--subject", "s", "--body", "first"}));
+  ASSERT_TRUE(a.WaitOutboxState(a_to_b[0], "delivered"));
+  ASSERT_TRUE(a.WaitOutboxState(a_to_c[0], "delivered"));
+
+  // c goes offline and misses everything below. a queues messages for it,
+  // sealed and signed with a's first keys.
+  ASSERT_EQ(c.Stop(), 0);
+  for (int i = 0; i < 3; ++i) {
+    a_to_c.push_back(a.Send({"--to", "offline", "--subject", "before", "--body", std::to_string(i)}));
+  }
+  // a goes down; b queues messages sealed to a's first encryption key.
+  ASSERT_EQ(a.Stop(), 0);
+  for (int i = 0; i < 3; ++i) {
+    b_to_a.push_back(b.Send({"--to", "rotating", "--subject", "before", "--body", std::to_string(i)}));
+  }
+
+  // Rotation 1, daemon stopped: a new identity key too (the one committed).
+  auto r = a.Cli({"keys", "rotate", "--identity", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rotated = nlohmann::json::parse(r.out);
+  EXPECT_EQ(rotated["card_sequence"], 2);
+  EXPECT_EQ(rotated["identity_key_rotated"], true);
+  EXPECT_EQ(rotated["daemon_updated"], false);
+  EXPECT_EQ(rotated["fingerprint"], fingerprint);  // the fingerprint names the first key
+  EXPECT_EQ(a.Json({"id", "show", "--json"})["fingerprint"], fingerprint);
+
+  a.Start();
+  // b takes the pushed card, updates its allowlist without a restart, and
+  // what it queued for a arrives and opens with a's kept first key.
+  EXPECT_TRUE(b.WaitLog("rotated its identity, encryption and transport keys: card sequence 1 -> 2"))
+      << b.Log();
+  for (const auto& id : b_to_a) EXPECT_TRUE(b.WaitOutboxState(id, "delivered")) << id << b.Log();
+  EXPECT_TRUE(a.WaitLog("online now holds this node's card sequence 2")) << a.Log();
+  EXPECT_EQ(PeerCardSequence(b, "rotating"), 2u);
+  a_to_b.push_back(a.Send({"--to", "online", "--subject", "after", "--body", "new keys"}));
+  b_to_a.push_back(b.Send({"--to", "rotating", "--subject", "after", "--body", "new keys"}));
+  EXPECT_TRUE(a.WaitOutboxState(a_to_b.back(), "delivered")) << a.Log();
+  EXPECT_TRUE(b.WaitOutboxState(b_to_a.back(), "delivered")) << b.Log();
+
+  // Rotation 2, daemon running: it adopts the keys at once.
+  r = a.Cli({"keys", "rotate", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  rotated = nlohmann::json::parse(r.out);
+  EXPECT_EQ(rotated["card_sequence"], 3);
+  EXPECT_EQ(rotated["daemon_updated"], true);
+  EXPECT_TRUE(b.WaitLog("rotated its encryption and transport keys: card sequence 2 -> 3"))
+      << b.Log();
+  EXPECT_TRUE(WaitFor([&] { return PeerCardSequence(b, "rotating") == 3u; }));
+  a_to_b.push_back(a.Send({"--to", "online", "--subject", "after", "--body", "newer keys"}));
+  b_to_a.push_back(b.Send({"--to", "rotating", "--subject", "after", "--body", "newer keys"}));
+  EXPECT_TRUE(a.WaitOutboxState(a_to_b.back(), "delivered")) << a.Log();
+  EXPECT_TRUE(b.WaitOutboxState(b_to_a.back(), "delivered")) << b.Log();
+
+  // c comes back having missed both rotations: a dials it with the first
+  // transport key, c takes card 3 (chained through 2), and a's queued
+  // messages, signed before the rotations, arrive and verify.
+  c.Start();
+  EXPECT_TRUE(c.WaitLog("rotated its identity, encryption and transport keys: card sequence 1 -> 3"))
+      << c.Log() << a.Log();
+  for (const auto& id : a_to_c) EXPECT_TRUE(a.WaitOutboxState(id, "delivered")) << id << a.Log();
+  c_to_a.push_back(c.Send({"--to", "rotating", "--subject", "back", "--body", "hello"}));
+  EXPECT_TRUE(c.WaitOutboxState(c_to_a.back(), "delivered")) << c.Log();
+
+  // Nothing lost, nothing twice.
+  auto inbox_ids = [](const Node& n) {
+    std::multiset<std::string> ids;
+    for (const auto& m : n.Json({"inbox", "--json"})) ids.insert(m["id"].get<std::string>());
+    return ids;
+  };
+  EXPECT_EQ(inbox_ids(b), std::multiset<std::string>(a_to_b.begin(), a_to_b.end()));
+  std::multiset<std::string> to_a(b_to_a.begin(), b_to_a.end());
+  to_a.insert(c_to_a.begin(), c_to_a.end());
+  EXPECT_EQ(inbox_ids(a), to_a);
+  EXPECT_EQ(inbox_ids(c), std::multiset<std::string>(a_to_c.begin(), a_to_c.end()));
+
+  // Old and new messages verify, on every side, and so do their receipts.
+  ExpectAllVerify(a, a_to_b);
+  ExpectAllVerify(a, a_to_c);
+  ExpectAllVerify(a, b_to_a);
+  ExpectAllVerify(b, a_to_b);
+  ExpectAllVerify(c, a_to_c);
+  // A bundle of a message signed with the first identity key, exported
+  // after the rotations, verifies offline against the fingerprint.
+  const std::string bundle = dir.path() + "/before.bundle";
+  r = b.Cli({"export", a_to_b[0], "-o", bundle});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = b.Cli({"verify", bundle, "--expect-fingerprint", fingerprint});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // a's own audit log, its early heads signed with the first key, verifies.
+  r = a.Cli({"audit", "verify"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(RotationTest, AForgedRotationIsRefused) {
+  TempDir dir;
+  Node a(dir.path(), "honest");
+  Node b(dir.path(), "checker", "NL");
+  a.Trust(b);
+  b.Trust(a);
+  const std::string a_card = ReadFileText(a.card_path());
+  auto trusted = VerifyArmoredCard(a_card);
+  ASSERT_TRUE(trusted.ok()) << trusted.error().message;
+
+  // A thief without a's identity key: a higher card for "honest" chained to
+  // a's card but signed by a key of its own.
+  const SigningKey thief = SigningKey::FromSeed(SecretBytes::From(RandomBytes(32)));
+  wire::Card forged = trusted->card;
+  forged.set_sequence(2);
+  forged.set_signing_key(thief.public_key);
+  forged.set_transport_key(BoxKey::Generate().public_key);
+  forged.set_encryption_key(BoxKey::Generate().public_key);
+  const std::string path = dir.path() + "/forged.card";
+  std::ofstream(path) << Armor(kCardArmorType,
+                               SignRotatedCard(forged, thief, trusted->signed_bytes, thief));
+  auto r = b.Cli({"peer", "add", path, "--fingerprint", a.fingerprint()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("not signed by the identity key of the card it replaces"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(PeerCardSequence(b, "honest"), 1u);
+
+  // A real, chained rotation of a's is taken by the same command.
+  ASSERT_EQ(a.Cli({"keys", "rotate"}).exit_code, 0);
+  std::ofstream(a.card_path()) << a.Cli({"id", "export"}).out;
+  r = b.Cli({"peer", "add", a.card_path(), "--fingerprint", a.fingerprint()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(PeerCardSequence(b, "honest"), 2u);
+}
+
+}  // namespace
+}  // namespace rogatory::test
