@@ -26,6 +26,7 @@ std::string MakeBundle(const BundleParts& parts) {
   if (parts.content_key != nullptr) b.set_content_key(std::string(parts.content_key->view()));
   for (const auto& c : parts.cards) b.add_cards(c);
   for (const auto& r : parts.receipts) b.add_receipts(r);
+  for (const auto& r : parts.revocations) b.add_revocations(r);
   for (const auto& lp : parts.log_proofs) {
     wire::LogProof* proof = b.add_log_proofs();
     if (!proof->ParseFromString(lp)) proof->Clear();
@@ -302,6 +303,46 @@ static Status ReceiptCoversAttachments(const wire::Receipt& receipt, const wire:
                    "receipt does not name the message's attachments as the sender signed them");
 }
 
+namespace {
+
+// A revocation of the sender's key, against the earliest time a receipt or
+// a witness bound the signature to (VerifyBundle's comment in bundle.h).
+void CheckSenderRevocation(const wire::Bundle& b, const std::map<std::string, VerifiedCard>& cards,
+                           const std::string& sender, VerifyReport* r, Checker& check) {
+  auto card = cards.find(sender);
+  if (card == cards.end()) return;
+  std::optional<int64_t> bound;
+  auto earliest = [&](int64_t t) { bound = bound ? std::min(*bound, t) : t; };
+  for (const auto& rc : r->receipts) earliest(rc.received_at_us);
+  for (const auto& lp : r->log_proofs) {
+    for (const auto& w : lp.witnesses) earliest(w.witnessed_at_us);
+  }
+  for (const auto& bytes : b.revocations()) {
+    auto rev = VerifyRevocation(bytes, card->second);
+    if (!rev.ok()) {
+      if (rev.error().code == Code::kInvalidArgument) continue;  // of another node
+      check.Add("sender_key_not_revoked", false,
+                "a revocation of the sender's key does not verify: " + rev.error().message);
+      continue;
+    }
+    const std::string when = "the sender revoked its identity key at " + UtcText(rev->revoked_at()) +
+                             (rev->reason().empty() ? "" : " (\"" + rev->reason() + "\")");
+    if (!bound) {
+      check.Add("sender_key_not_revoked", false,
+                when + "; no receipt or witnessed tree head shows the signature was made before");
+    } else if (rev->revoked_at() <= *bound) {
+      check.Add("sender_key_not_revoked", false,
+                when + ", before the earliest receipt or cosignature binding this signature (" +
+                    UtcText(*bound) + ")");
+    } else {
+      check.Add("sender_key_not_revoked", true,
+                when + ", after a receipt or cosignature bound this signature at " + UtcText(*bound));
+    }
+  }
+}
+
+}  // namespace
+
 VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fingerprint) {
   VerifyReport r;
   Checker check(&r);
@@ -508,6 +549,7 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
     }
   }
 
+  CheckSenderRevocation(b, cards, outer.sender(), &r, check);
   r.valid = r.errors.empty();
   return r;
 }

@@ -23,6 +23,8 @@ struct BundleParts {
   const SecretBytes* content_key = nullptr;
   std::vector<std::string> cards;       // serialized SignedCard
   std::vector<std::string> receipts;    // serialized SignedReceipt
+  // Serialized SignedRevocation of nodes whose cards are carried (SPEC 9).
+  std::vector<std::string> revocations;
   // Each a serialized LogProof: the envelope's entry in an audit log, the
   // inclusion proof, the signed tree head and its cosignatures. One that
   // does not parse is carried as an empty LogProof, which fails `verify`.
@@ -127,7 +129,14 @@ struct VerifyReport {
 // `cosignatures` (each by a distinct witness other than the owner, whose
 // card the bundle carries; none is fine). When the head does not verify,
 // the other two fail as not checked. A bundle without any LogProof gets one
-// failed `inclusion_proof`. Thread-safe (no shared state).
+// failed `inclusion_proof`.
+//
+// Last, one `sender_key_not_revoked` check when the bundle carries a
+// revocation of the sender's identity key (SPEC 9): it passes only if the
+// key was revoked after the earliest time a receipt or a witness's
+// cosignature bound the signature to (then it was made before the key was
+// given up as compromised); a revocation that does not verify fails it.
+// Thread-safe (no shared state).
 VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fingerprint);
 
 }  // namespace rogatory

@@ -153,6 +153,14 @@ Result<VerifiedCard> VerifyChained(std::string_view signed_card, int depth) {
                        "identity card sequence " + std::to_string(c.sequence()) +
                            " is not signed by the identity key of the card it replaces");
     }
+    // The commitment moves only with the key it names: a rotation that
+    // keeps the identity key keeps the next-key hash, or a thief of the
+    // current key could commit to a key of its own and rotate to it next.
+    if (c.signing_key() == prev.signing_key() && c.next_key_hash() != prev.next_key_hash()) {
+      return MakeError(Code::kUnauthenticated,
+                       "identity card sequence " + std::to_string(c.sequence()) +
+                           " changes the next-key hash without changing the identity key");
+    }
     if (c.signing_key() != prev.signing_key() &&
         NextKeyHash(c.signing_key()) != prev.next_key_hash()) {
       return MakeError(Code::kUnauthenticated,
@@ -227,6 +235,31 @@ Status CheckCardUpdate(const VerifiedCard& trusted, const VerifiedCard& update) 
 Result<VerifiedCard> VerifyArmoredCard(std::string_view text) {
   ROG_ASSIGN_OR_RETURN(std::string bytes, Dearmor(kCardArmorType, text));
   return VerifyCard(bytes);
+}
+
+std::string SignRevocation(const wire::Revocation& revocation, const SigningKey& key) {
+  wire::SignedRevocation sr;
+  sr.set_revocation(SerializeCanonical(revocation));
+  sr.set_signature(Sign(key, labels::kRevocation, sr.revocation()));
+  return SerializeCanonical(sr);
+}
+
+Result<wire::Revocation> VerifyRevocation(std::string_view signed_revocation,
+                                          const VerifiedCard& card) {
+  wire::SignedRevocation sr;
+  ROG_RETURN_IF_ERROR(ParseStrict(signed_revocation, &sr, "revocation"));
+  wire::Revocation r;
+  ROG_RETURN_IF_ERROR(ParseStrict(sr.revocation(), &r, "revocation body"));
+  if (r.version() != 1 || r.node() != card.fingerprint) {
+    return MakeError(Code::kInvalidArgument, "revocation is of another version or node");
+  }
+  const auto keys = card.SigningKeys();
+  if (std::find(keys.begin(), keys.end(), r.signing_key()) == keys.end() ||
+      !Verify(r.signing_key(), labels::kRevocation, sr.revocation(), sr.signature())) {
+    return MakeError(Code::kUnauthenticated,
+                     "revocation is not signed by an identity key of " + card.card.node_id());
+  }
+  return r;
 }
 
 std::string NextKeyHash(std::string_view next_signing_public_key) {

@@ -92,6 +92,14 @@ Status CheckCardUpdate(const VerifiedCard& trusted, const VerifiedCard& update);
 // Same, from the armored text form.
 Result<VerifiedCard> VerifyArmoredCard(std::string_view text);
 
+// A node's revocation of its own identity key (SPEC 9): signs it with that
+// key; returns the serialized SignedRevocation.
+std::string SignRevocation(const wire::Revocation& revocation, const SigningKey& key);
+// Verifies a SignedRevocation against the card chain of the node it names:
+// signed by the key it revokes, which is one of the chain's identity keys.
+Result<wire::Revocation> VerifyRevocation(std::string_view signed_revocation,
+                                          const VerifiedCard& card);
+
 // SHA-256 commitment to a next identity key (pre-rotation).
 std::string NextKeyHash(std::string_view next_signing_public_key);
 

@@ -6,6 +6,7 @@ namespace rogatory::labels {
 
 inline constexpr char kCard[] = "rogatory/card/v1";
 inline constexpr char kCardRotation[] = "rogatory/card-rotation/v1";
+inline constexpr char kRevocation[] = "rogatory/revocation/v1";
 inline constexpr char kEnvelopeOuter[] = "rogatory/envelope-outer/v1";
 inline constexpr char kEnvelopeInner[] = "rogatory/envelope-inner/v1";
 inline constexpr char kKeyCommitment[] = "rogatory/key-commitment/v1";

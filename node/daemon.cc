@@ -204,6 +204,9 @@ class DaemonImpl {
   // peer without one holds the current card), and when we last pushed it.
   std::map<std::string, uint64_t> card_acks;
   std::map<std::string, int64_t> last_card_push_ms;
+  // Signed revocations of our own identity key (`keys revoke`), sent to
+  // every peer whose connection comes up.
+  std::vector<std::string> own_revocations;
   int64_t roster_version = -1;
   int64_t next_schedule_ms = 0;
   int64_t next_expiry_ms = 0;
@@ -451,12 +454,73 @@ class DaemonImpl {
     RecordCardAck(peer, ack.sequence());
   }
 
+  // ------------------------------------------------------------ revocation
+  // (SPEC 9) A peer revoked its own identity key: it is revoked here at the
+  // time it names, so nothing more is accepted from it or sent to it, and
+  // the statement is kept for bundles.
+  void HandleRevocation(const Peer& peer, const std::string& bytes) {
+    auto card = VerifyCard(peer.row.card);
+    auto rev = card.ok() ? VerifyRevocation(bytes, *card) : Result<wire::Revocation>(card.error());
+    if (!rev.ok()) {
+      Refuse(peer, "revocation refused: " + rev.error().message);
+      return;
+    }
+    if (!EnsureTx().ok()) return;
+    auto fresh = store->InsertRevocation(peer.row.fingerprint, rev->revoked_at(), bytes);
+    if (!fresh.ok()) {
+      spdlog::error("{}", fresh.error().message);
+      return;
+    }
+    if (!peer.revoked()) (void)store->RevokePeer(peer.row.node_id, rev->revoked_at());
+    if (*fresh) {
+      spdlog::warn("{} ({}) revoked its own identity key{}: it is revoked here; nothing more is "
+                   "accepted from it or sent to it",
+                   peer.row.node_id, peer.fp_text,
+                   rev->reason().empty() ? "" : " (\"" + rev->reason() + "\")");
+    }
+    roster_version = -1;
+  }
+
+  void SendRevocations(const Peer& peer) {
+    for (const auto& bytes : own_revocations) {
+      wire::Frame f;
+      f.set_protocol(kProtocolVersion);
+      f.set_revocation(bytes);
+      (void)SendToPeer(peer, Lane::kUrgent, FrameBytes(f));
+    }
+  }
+
+  // `keys revoke` with the daemon running: kept, and sent to every peer now
+  // (and to each whose connection comes up later).
+  Status PublishRevocation(const std::string& bytes) {
+    ROG_ASSIGN_OR_RETURN(VerifiedCard card, VerifyCard(me->signed_card()));
+    ROG_ASSIGN_OR_RETURN(wire::Revocation rev, VerifyRevocation(bytes, card));
+    ROG_RETURN_IF_ERROR(EnsureTx());
+    ROG_ASSIGN_OR_RETURN(bool fresh, store->InsertRevocation(me->fingerprint(), rev.revoked_at(), bytes));
+    if (fresh) own_revocations.push_back(bytes);
+    spdlog::warn("this node revoked its own identity key; sending the revocation to every peer");
+    for (const auto& [fp, peer] : peers) {
+      if (peer.revoked()) continue;
+      wire::Frame f;
+      f.set_protocol(kProtocolVersion);
+      f.set_revocation(bytes);
+      Outgoing o;
+      o.any_route = true;
+      o.peer_fp = fp;
+      o.lane = Lane::kUrgent;
+      o.bytes = FrameBytes(f);
+      outgoing.push_back(std::move(o));  // once the revocation is stored
+    }
+    return {};
+  }
+
   // After the keystore was rotated (at start-up, or `keys rotate` while
   // running): record it, so peers not yet told are dialled with the keys
   // they know, and push the new card to them.
   Status AdoptOwnCard() {
     ROG_ASSIGN_OR_RETURN(bool rotated, store->NoteOwnCard(me->card().sequence()));
     ROG_RETURN_IF_ERROR(LoadCardAcks());
+    ROG_ASSIGN_OR_RETURN(own_revocations, store->Revocations(me->fingerprint()));
     if (rotated) {
       spdlog::info("this node's keys were rotated: card sequence {}", me->card().sequence());
     }
@@ -664,6 +728,7 @@ class DaemonImpl {
           outgoing.push_back(std::move(o));
         }
         NoteHeldCard(peer, frame.hello().known_card_sequence());
+        SendRevocations(peer);
         ResendQueueTo(peer.row.fingerprint);
         ExchangeHeads(peer);
         SyncCasesWith(peer);
@@ -680,6 +745,7 @@ class DaemonImpl {
       case wire::Frame::kCaseEntries: HandleCaseEntries(peer, frame.case_entries()); break;
       case wire::Frame::kCardUpdate: HandleCardUpdate(peer, frame.card_update(), route); break;
       case wire::Frame::kCardAck: HandleCardAck(peer, frame.card_ack()); break;
+      case wire::Frame::kRevocation: HandleRevocation(peer, frame.revocation()); break;
       default: Refuse(peer, "frame without a known body"); break;
     }
   }
@@ -2854,6 +2920,7 @@ class DaemonImpl {
     f.mutable_hello()->set_max_frame_bytes(static_cast<uint64_t>(cfg.max_frame_bytes));
     if (const Peer* p = ActivePeer(fp)) {
       f.mutable_hello()->set_known_card_sequence(p->row.card_sequence);
+      SendRevocations(*p);
     }
     try {
       (void)it->second->socket.send(zmq::buffer(FrameBytes(f)), zmq::send_flags::dontwait);
@@ -2961,6 +3028,15 @@ class DaemonImpl {
           pc->needs_commit = true;
         } else {
           SetError(r, head.error());
+        }
+        break;
+      }
+      case control::ControlRequest::kPublishRevocation: {
+        auto st = PublishRevocation(req.publish_revocation());
+        if (st.ok()) {
+          pc->needs_commit = true;
+        } else {
+          SetError(r, st.error());
         }
         break;
       }
@@ -3618,6 +3694,10 @@ class DaemonImpl {
       if (signers.insert(fp).second) {
         if (auto it = peers.find(fp); it != peers.end()) parts.cards.push_back(it->second.row.card);
       }
+    }
+    for (const auto& fp : signers) {
+      ROG_ASSIGN_OR_RETURN(auto revs, store->Revocations(fp));
+      for (auto& rv : revs) parts.revocations.push_back(std::move(rv));
     }
     if (f.in) {
       parts.receipts.push_back(f.in->receipt);

@@ -275,13 +275,20 @@ CREATE TABLE case_reports(
 );
 )sql";
 
-// v8: key rotation (SPEC 9): the sequence of this node's card each peer is
+// v8: key rotation and revocation (SPEC 9): signed revocations of nodes
+// own keys (ours and peers'), and the sequence of this node's card each peer is
 // known to hold (a CardAck, or its Hello); a peer without a row holds the
 // card that was current when it was added or at the last rotation.
 constexpr const char* kSchemaV8 = R"sql(
 CREATE TABLE card_acks(
   peer BLOB PRIMARY KEY,
   sequence INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE revocations(
+  node BLOB NOT NULL,
+  revoked_at INTEGER NOT NULL,
+  signed BLOB NOT NULL,
+  PRIMARY KEY(node, signed)
 ) WITHOUT ROWID;
 )sql";
 
@@ -559,6 +566,27 @@ Result<bool> Store::NoteOwnCard(uint64_t sequence) {
     set.bind(1, std::to_string(sequence));
     set.exec();
     return recorded.has_value();
+  });
+}
+
+Result<bool> Store::InsertRevocation(const std::string& node, int64_t revoked_at,
+                                     const std::string& signed_revocation) {
+  return Run("store revocation", [&]() -> Result<bool> {
+    auto& q = Prepare("INSERT OR IGNORE INTO revocations(node, revoked_at, signed) VALUES(?1,?2,?3)");
+    BindBlob(q, 1, node);
+    q.bind(2, static_cast<int64_t>(revoked_at));
+    BindBlob(q, 3, signed_revocation);
+    return q.exec() > 0;
+  });
+}
+
+Result<std::vector<std::string>> Store::Revocations(const std::string& node) {
+  return Run("list revocations", [&]() -> Result<std::vector<std::string>> {
+    auto& q = Prepare("SELECT signed FROM revocations WHERE node=?1 ORDER BY revoked_at");
+    BindBlob(q, 1, node);
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(Blob(q.getColumn(0)));
+    return out;
   });
 }
 

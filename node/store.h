@@ -272,6 +272,11 @@ class Store {
   // Records that `peer` holds this node's card `sequence`; true if that is
   // newer than what was recorded.
   Result<bool> SetCardAck(const std::string& peer, uint64_t sequence);
+  // Signed revocations of a node's own identity key (ours, or a peer's);
+  // true if new.
+  Result<bool> InsertRevocation(const std::string& node, int64_t revoked_at,
+                                const std::string& signed_revocation);
+  Result<std::vector<std::string>> Revocations(const std::string& node);
   // Peer fingerprint -> sequence of this node's card it holds (rows only).
   Result<std::map<std::string, uint64_t>> CardAcks();
 

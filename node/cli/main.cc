@@ -415,6 +415,57 @@ int RunKeysRotate(const Home& home, const std::string& pass_file, bool identity,
   return kExitOk;
 }
 
+// Revocation of this node's own identity key (SPEC 9), for a key known or
+// feared stolen: signed with that key, kept in the store, and sent by the
+// daemon to every peer (at once if it runs, else as connections come up
+// when it starts). Peers then accept nothing more from this node: it needs
+// a new identity and a new card exchange.
+int RunKeysRevoke(const Home& home, const std::string& pass_file, const std::string& reason,
+                  bool yes) {
+  if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
+  if (!yes) {
+    if (!Interactive()) {
+      return Fail("revoking this node's key needs confirmation",
+                  "pass --yes to revoke without asking", kExitUsage);
+    }
+    std::cerr << "Revoke this node's identity key? Every peer will stop accepting anything from "
+                 "this node. Type 'revoke' to confirm: "
+              << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "revoke") return Fail("not revoked: the answer was not 'revoke'");
+  }
+  std::optional<SecretBytes> passphrase;
+  auto id = UnlockKeystore(home, pass_file, &passphrase);
+  if (!id.ok()) return Fail(id.error());
+  wire::Revocation rev;
+  rev.set_version(1);
+  rev.set_node(id->fingerprint());
+  rev.set_signing_key(id->signing().public_key);
+  rev.set_card_sequence(id->card().sequence());
+  rev.set_revoked_at(SystemClock().NowMicros());
+  rev.set_reason(reason);
+  const std::string signed_rev = SignRevocation(rev, id->signing());
+  auto lock = DaemonLock::Acquire(home);
+  if (lock.ok()) {
+    auto store = Store::Open(home.store());
+    if (!store.ok()) return Fail(store.error());
+    auto stored = (*store)->InsertRevocation(id->fingerprint(), rev.revoked_at(), signed_rev);
+    if (!stored.ok()) return Fail(stored.error());
+    std::cout << "revoked this node's identity key; rogatoryd sends the revocation to every "
+                 "peer when it starts\n";
+    return kExitOk;
+  }
+  control::ControlRequest req;
+  req.set_version(1);
+  req.set_publish_revocation(signed_rev);
+  int code = kExitOk;
+  if (!Call(home, std::move(req), &code)) return code;
+  std::cout << "revoked this node's identity key; rogatoryd is sending the revocation to every "
+               "peer\n";
+  return kExitOk;
+}
+
 // ---------------------------------------------------------------- backup
 // A copy of everything a node is: the store (SQLite's online backup API, a
 // consistent snapshot even while the daemon writes), the keystore as it is
@@ -1351,6 +1402,17 @@ int Main(int argc, char** argv) {
                           "the keystore passphrase (first line; mode 0600)");
   keys_rotate->add_option("--valid-for", rotate_valid_for, "new card validity (default 730d)");
   keys_rotate->add_flag("--json", rotate_json, "print the result as JSON");
+  bool revoke_yes = false;
+  std::string revoke_reason;
+  auto* keys_revoke = keys_cmd->add_subcommand(
+      "revoke", "revoke this node's own identity key (stolen): signed, sent to every peer");
+  keys_revoke->add_option("--reason", revoke_reason, "why, in a few words (shown to peers)");
+  keys_revoke->add_option("--passphrase-file", old_passphrase_file,
+                          "the keystore passphrase (first line; mode 0600)");
+  keys_revoke->add_flag("--yes", revoke_yes, "do not ask for confirmation");
+  keys_revoke->callback([&] {
+    exit_code = RunKeysRevoke(home(), old_passphrase_file, revoke_reason, revoke_yes);
+  });
   keys_rotate->callback([&] {
     exit_code = RunKeysRotate(home(), old_passphrase_file, rotate_identity, rotate_valid_for,
                               rotate_json);

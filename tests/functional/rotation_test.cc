@@ -37,7 +37,7 @@ void ExpectAllVerify(const Node& node, const std::vector<std::string>& ids) {
   }
 }
 
-TEST(RotationTest, RotationWithMessagesInFlightLosesNothingAndAnOfflinePeerCatchesUp) {
+TEST(RotationFunctionalTest, RotationWithMessagesInFlightLosesNothingAndAnOfflinePeerCatchesUp) {
   TempDir dir;
   Node a(dir.path(), "rotating");
   Node b(dir.path(), "online", "NL");
@@ -146,7 +146,8 @@ TEST(RotationTest, RotationWithMessagesInFlightLosesNothingAndAnOfflinePeerCatch
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
-TEST(RotationTest, AForgedRotationIsRefused) {
+TEST(RotationFunctionalTest, AForgedRotationIsRefused) {
+  ASSERT_TRUE(InitCrypto().ok());
   TempDir dir;
   Node a(dir.path(), "honest");
   Node b(dir.path(), "checker", "NL");
@@ -180,6 +181,71 @@ TEST(RotationTest, AForgedRotationIsRefused) {
   r = b.Cli({"peer", "add", a.card_path(), "--fingerprint", a.fingerprint()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(PeerCardSequence(b, "honest"), 2u);
+}
+
+// A node whose key was stolen revokes it itself (SPEC 9): peers online take
+// it at once, a peer offline at the time takes it when it reconnects, and a
+// bundle exported afterwards carries the revocation for `verify`.
+TEST(RotationFunctionalTest, ASelfRevocationReachesEveryPeerAndBundlesCarryIt) {
+  TempDir dir;
+  Node a(dir.path(), "compromised");
+  Node b(dir.path(), "partner", "NL");
+  Node c(dir.path(), "away", "DE");
+  for (Node* x : {&a, &b, &c}) {
+    for (Node* y : {&a, &b, &c}) {
+      if (x != y) x->Trust(*y);
+    }
+  }
+  a.Start();
+  b.Start();
+  c.Start();
+  const std::string before = a.Send({"--to", "partner", "--subject", "s", "--body", "before"});
+  const std::string to_c = a.Send({"--to", "away", "--subject", "s", "--body", "before"});
+  ASSERT_TRUE(a.WaitOutboxState(before, "delivered"));
+  ASSERT_TRUE(a.WaitOutboxState(to_c, "delivered"));
+  ASSERT_EQ(c.Stop(), 0);
+
+  auto r = a.Cli({"keys", "revoke", "--reason", "laptop stolen"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // no terminal: it needs --yes
+  r = a.Cli({"keys", "revoke", "--reason", "laptop stolen", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(b.WaitLog("compromised (" + a.fingerprint() +
+                        ") revoked its own identity key (\"laptop stolen\")"))
+      << b.Log() << a.Log();
+  auto peers = b.Json({"peer", "list", "--json"});
+  for (const auto& p : peers) {
+    if (p["id"] == "compromised") EXPECT_EQ(p["revoked"], true) << peers.dump();
+  }
+  auto send = b.Cli({"send", "--to", "compromised", "--subject", "s", "--body", "x"});
+  EXPECT_NE(send.err.find("recipient 'compromised' is revoked"), std::string::npos) << send.err;
+
+  // The bundle of a message signed before the revocation carries it, and
+  // verify says the key was revoked after the receipt bound the signature.
+  const std::string bundle = dir.path() + "/before.bundle";
+  r = b.Cli({"export", before, "-o", bundle});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = b.Cli({"verify", bundle, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto report = nlohmann::json::parse(r.out);
+  bool checked = false;
+  for (const auto& ch : report["checks"]) {
+    if (ch["name"] == "sender_key_not_revoked") {
+      checked = true;
+      EXPECT_EQ(ch["ok"], true) << ch.dump();
+      EXPECT_NE(ch["detail"].get<std::string>().find("laptop stolen"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(checked) << r.out;
+
+  // c was away: it takes the revocation when its connection to a is up.
+  c.Start();
+  EXPECT_TRUE(c.WaitLog("revoked its own identity key")) << c.Log() << a.Log();
+  EXPECT_TRUE(WaitFor([&] {
+    for (const auto& p : c.Json({"peer", "list", "--json"})) {
+      if (p["id"] == "compromised") return p["revoked"] == true;
+    }
+    return false;
+  }));
 }
 
 }  // namespace
