@@ -2959,6 +2959,10 @@ class DaemonImpl {
                                          "use the rogatory CLI of the same version"));
       } else {
         HandleControl(req, &pc);
+        if (req.has_reload_keys()) {  // the passphrase, in both copies
+          WipeString(*req.mutable_reload_keys()->mutable_passphrase());
+          sodium_memzero(body.data(), body.size());
+        }
       }
       replies.push_back(std::move(pc));
     }

@@ -788,5 +788,50 @@ TEST(BundleValidityTest, MessageCreatedOutsideTheSenderCardValidityFails) {
   EXPECT_TRUE(found);
 }
 
+// A revocation of the sender's key (SPEC 9) carried by the bundle: fine
+// when it came after the receipt and the cosignature bound the signature,
+// reported when it came before (the signature may be the thief's), and a
+// revocation not signed by the sender's key fails.
+TEST_F(BundleTest, ASenderKeyRevokedBeforeTheReceiptIsReported) {
+  auto revoked_at = [&](int64_t at, const SigningKey& key) {
+    wire::Revocation r;
+    r.set_version(1);
+    r.set_node(a.fingerprint());
+    r.set_signing_key(key.public_key);
+    r.set_card_sequence(1);
+    r.set_revoked_at(at);
+    r.set_reason("laptop stolen");
+    return SignRevocation(r, key);
+  };
+  BundleParts p = Parts();
+  // The receipt says 1'700'000'000'500'000; the cosignature is later.
+  p.revocations = {revoked_at(1'700'000'000'600'000, a.signing())};
+  VerifyReport after = VerifyBundle(MakeBundle(p), "");
+  EXPECT_TRUE(after.valid) << (after.errors.empty() ? "" : after.errors[0]);
+  EXPECT_NE(Detail(after, "sender_key_not_revoked").find("after a receipt or cosignature"),
+            std::string::npos);
+
+  p.revocations = {revoked_at(1'700'000'000'400'000, a.signing())};
+  VerifyReport before = VerifyBundle(MakeBundle(p), "");
+  EXPECT_FALSE(before.valid);
+  EXPECT_EQ(Failed(before), std::vector<std::string>{"sender_key_not_revoked"});
+  EXPECT_NE(Detail(before, "sender_key_not_revoked").find("laptop stolen"), std::string::npos);
+
+  // Without any receipt or witnessed head, nothing bounds the signature.
+  p.receipts.clear();
+  p.log_proofs = {SerializeCanonical(sent_proof)};
+  p.revocations = {revoked_at(1'700'000'000'600'000, a.signing())};
+  VerifyReport unbound = VerifyBundle(MakeBundle(p), "");
+  EXPECT_NE(Detail(unbound, "sender_key_not_revoked").find("no receipt or witnessed tree head"),
+            std::string::npos);
+
+  // Signed by someone else's key: refused as a revocation of the sender.
+  p = Parts();
+  p.revocations = {revoked_at(1'700'000'000'400'000, w.signing())};
+  VerifyReport forged = VerifyBundle(MakeBundle(p), "");
+  EXPECT_EQ(Failed(forged), std::vector<std::string>{"sender_key_not_revoked"});
+  EXPECT_NE(Detail(forged, "sender_key_not_revoked").find("does not verify"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace rogatory
