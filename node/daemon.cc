@@ -256,7 +256,7 @@ class DaemonImpl {
     by_transport.clear();
     by_id.clear();
     for (auto& r : rows) {
-      Peer p{std::move(r), "", nullptr, {}, {}};
+      Peer p{std::move(r), "", nullptr, {}, {}, {}};
       p.fp_text = FingerprintText(p.row.fingerprint);
       auto shared = BoxSharedKey(me->encryption().secret, p.row.encryption_key);
       if (!shared.ok()) {
