@@ -204,6 +204,13 @@ class DaemonImpl {
   // peer without one holds the current card), and when we last pushed it.
   std::map<std::string, uint64_t> card_acks;
   std::map<std::string, int64_t> last_card_push_ms;
+  // Peers whose DEALER never came up, and how often (DialKey).
+  std::map<std::string, size_t> dial_attempt;
+  // Connections (ROUTER ids) made with a peer's earlier transport key that
+  // were logged once.
+  std::set<std::string> old_key_connections;
+  // Peer cards stored since the roster was last loaded (fingerprint -> sequence).
+  std::map<std::string, uint64_t> cards_taken;
   // Signed revocations of our own identity key (`keys revoke`), sent to
   // every peer whose connection comes up.
   std::vector<std::string> own_revocations;
@@ -293,6 +300,7 @@ class DaemonImpl {
     }
     peers = std::move(fresh);
     roster_version = version;
+    cards_taken.clear();
     return {};
   }
 
@@ -360,12 +368,31 @@ class DaemonImpl {
                                  : me->card().sequence();
   }
 
+  bool HoldsOurCard(const std::string& fp) const {
+    return HeldSequence(fp) >= me->card().sequence();
+  }
+
   // The transport key pair we dial a peer with: the one of the card it
   // holds, since its ZAP handler admits only that key. The current one when
   // that card's keys are no longer kept.
+  //
+  // What this node knows of the card a peer holds can be stale (a restored
+  // store, a card handed over by hand, a peer restored from a backup): when
+  // a DEALER never comes up, the next one tries the next candidate, the
+  // known card's key first, then the current one, then the kept earlier
+  // ones, newest first.
   const BoxKey& DialKey(const std::string& fp) const {
-    const BoxKey* key = me->TransportOf(HeldSequence(fp));
-    return key != nullptr ? *key : me->transport();
+    std::vector<const BoxKey*> candidates;
+    if (const BoxKey* held = me->TransportOf(HeldSequence(fp))) candidates.push_back(held);
+    if (candidates.empty() || candidates[0] != &me->transport()) {
+      candidates.push_back(&me->transport());
+    }
+    for (const auto& p : me->previous()) {
+      if (&p.transport != candidates[0]) candidates.push_back(&p.transport);
+    }
+    auto it = dial_attempt.find(fp);
+    const size_t n = it == dial_attempt.end() ? 0 : it->second;
+    return *candidates[n % candidates.size()];
   }
 
   Status LoadCardAcks() {
@@ -404,7 +431,13 @@ class DaemonImpl {
     if (!changed.ok() || !*changed) return;
     const bool new_dial_key = &DialKey(peer.row.fingerprint) != me->TransportOf(sequence);
     card_acks[peer.row.fingerprint] = sequence;
+    dial_attempt.erase(peer.row.fingerprint);
     spdlog::info("{} now holds this node's card sequence {}", peer.row.node_id, sequence);
+    if (HoldsOurCard(peer.row.fingerprint)) {
+      // What waited for it goes now.
+      ResendQueueTo(peer.row.fingerprint, /*rate_limited=*/false);
+      SyncCasesWith(peer);
+    }
     // Our connections to it still use the earlier transport key: the roster
     // reload replaces them.
     if (new_dial_key) roster_version = -1;
@@ -424,7 +457,8 @@ class DaemonImpl {
       return;
     }
     const uint64_t seq = update->card.sequence();
-    if (seq > peer.row.card_sequence) {
+    auto taken = cards_taken.find(peer.row.fingerprint);  // this turn, before the reload
+    if (seq > peer.row.card_sequence && (taken == cards_taken.end() || taken->second < seq)) {
       if (!EnsureTx().ok()) return;
       PeerRow row = PeerRowFromCard(*update, peer.row.source, peer.row.added_at);
       if (auto st = store->AddPeer(row); !st.ok()) {
@@ -435,6 +469,7 @@ class DaemonImpl {
       spdlog::info("{} ({}) rotated its {}keys: card sequence {} -> {}", peer.row.node_id,
                    peer.fp_text, identity ? "identity, encryption and transport " : "encryption and transport ",
                    peer.row.card_sequence, seq);
+      cards_taken[peer.row.fingerprint] = seq;
       roster_version = -1;  // new keys, new CURVE allowlist, at the next turn
     }
     wire::Frame f;
@@ -518,7 +553,9 @@ class DaemonImpl {
   // running): record it, so peers not yet told are dialled with the keys
   // they know, and push the new card to them.
   Status AdoptOwnCard() {
-    ROG_ASSIGN_OR_RETURN(bool rotated, store->NoteOwnCard(me->card().sequence()));
+    auto chain = VerifyCard(me->signed_card());
+    const uint64_t first = chain.ok() ? chain->chain.front().sequence() : me->card().sequence();
+    ROG_ASSIGN_OR_RETURN(bool rotated, store->NoteOwnCard(me->card().sequence(), first));
     ROG_RETURN_IF_ERROR(LoadCardAcks());
     ROG_ASSIGN_OR_RETURN(own_revocations, store->Revocations(me->fingerprint()));
     if (rotated) {
@@ -1008,6 +1045,7 @@ class DaemonImpl {
   }
 
   void SyncCasesWith(const Peer& peer) {
+    if (!HoldsOurCard(peer.row.fingerprint)) return;  // after it takes our card
     for (const auto& [id, c] : cases->cases()) {
       if (!c.epochs.empty() && IsCaseTarget(c, peer.row.fingerprint)) SendCaseSync(peer, c, false);
     }
@@ -1029,7 +1067,7 @@ class DaemonImpl {
     const bool membership = (*row)->type == wire::CASE_MEMBERSHIP;
     for (const auto& fp : c->SyncTargets()) {
       const Peer* p = ActivePeer(fp);
-      if (p == nullptr) continue;
+      if (p == nullptr || !HoldsOurCard(fp)) continue;  // synced once it takes our card
       // A removed member gets its removal, never what is written after it.
       if (membership || c->IsMember(fp)) QueueToPeer(*p, f);
       SendCaseSync(*p, *c, false);
@@ -2656,8 +2694,11 @@ class DaemonImpl {
         if (peer != nullptr && std::any_of(peer->earlier_transport.begin(),
                                            peer->earlier_transport.end(),
                                            [&](const std::string& k) { return ToHex(k) == key; })) {
-          spdlog::info("refused frame from {}: its connection was made with its earlier "
-                       "transport key; it reconnects with its new one", peer->row.node_id);
+          if (old_key_connections.size() > 1024) old_key_connections.clear();
+          if (old_key_connections.insert(rid.to_string()).second) {  // once per connection
+            spdlog::info("refused frames from {}: its connection was made with its earlier "
+                         "transport key; it reconnects with its new one", peer->row.node_id);
+          }
           continue;
         }
         spdlog::warn("refused frame: connection of {} is no longer admitted by the roster",
@@ -2790,6 +2831,11 @@ class DaemonImpl {
     } else if (!dealer->connected && now_ms - dealer->waiting_since_ms > kDealerRenewMs) {
       // libzmq does not reconnect after a refused handshake (the peer did
       // not know us yet): start over with a fresh socket.
+      if (!me->previous().empty()) {
+        // Both lanes move to the next key together (DialKey).
+        ++dial_attempt[fp];
+        dealers.erase({fp, Other(lane)});
+      }
       dealers.erase({fp, lane});
     }
     return false;
@@ -2835,7 +2881,10 @@ class DaemonImpl {
     if (!EnsureTx().ok()) return;
     std::vector<std::string> candidates;
     for (const auto& [fp, peer] : peers) {
-      if (!peer.revoked()) candidates.push_back(fp);
+      // A peer that holds an older card of ours could not open or verify
+      // what we seal now: its queue waits until it takes the current card
+      // (pushed every few seconds, and at once when it connects).
+      if (!peer.revoked() && HoldsOurCard(fp)) candidates.push_back(fp);
     }
     bool sent_any = false;
     auto due_peers = outbox->DuePeers(candidates);

@@ -549,13 +549,16 @@ Status Store::RevokePeer(const std::string& node_id, int64_t at_us) {
   });
 }
 
-Result<bool> Store::NoteOwnCard(uint64_t sequence) {
+Result<bool> Store::NoteOwnCard(uint64_t sequence, uint64_t first_sequence) {
   return Run("record this node's card", [&]() -> Result<bool> {
     auto& find = Prepare("SELECT value FROM meta WHERE key='own_card_sequence'");
     std::optional<uint64_t> recorded;
     if (find.executeStep()) recorded = std::stoull(find.getColumn(0).getString());
     find.reset();
     if (recorded.has_value() && *recorded >= sequence) return false;
+    // Never recorded: the store was last used by a build that could not
+    // rotate, so peers hold the node's first card.
+    if (!recorded.has_value() && first_sequence < sequence) recorded = first_sequence;
     if (recorded.has_value()) {
       auto& acks = Prepare(
           "INSERT OR IGNORE INTO card_acks(peer, sequence) SELECT fingerprint, ?1 FROM peers");

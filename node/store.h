@@ -268,7 +268,10 @@ class Store {
   // Records this node's current card sequence. When it is higher than the
   // one recorded before (the keys were rotated since), every peer without a
   // card_acks row is recorded as holding the card recorded before; true then.
-  Result<bool> NoteOwnCard(uint64_t sequence);
+  // With none recorded (a store of an earlier build, or a node rotated
+  // before its first start), the one before is `first_sequence`, the
+  // node's first card.
+  Result<bool> NoteOwnCard(uint64_t sequence, uint64_t first_sequence);
   // Records that `peer` holds this node's card `sequence`; true if that is
   // newer than what was recorded.
   Result<bool> SetCardAck(const std::string& peer, uint64_t sequence);

@@ -631,7 +631,9 @@ TEST_F(HostilePeerTest, AForgedRotationPushedByThePeerIsRefused) {
                                     std::chrono::milliseconds(300)));
   auto peers = b->Json({"peer", "list", "--json"});
   for (const auto& p : peers) {
-    if (p["id"] == "hostile-peer") EXPECT_EQ(p["card_sequence"], 1) << peers.dump();
+    if (p["id"] == "hostile-peer") {
+      EXPECT_EQ(p["card_sequence"], 1) << peers.dump();
+    }
   }
   Barrier();  // the old keys still work: nothing was replaced
 }
@@ -662,7 +664,7 @@ TEST_F(HostilePeerTest, AConnectionMadeWithAReplacedTransportKeyIsCutOff) {
   // Frames on the connection made with the old key are refused from now on.
   const std::string id = NewMessageId(SystemClock_Now());
   client->SendEnvelope(*SealEnvelope(*hostile, MakeDraft(id, keys, "old key")));
-  EXPECT_TRUE(b->WaitLog("its connection was made with its earlier transport key")) << b->Log();
+  EXPECT_TRUE(b->WaitLog("refused frames from hostile-peer: its connection was made with its earlier transport key")) << b->Log();
   EXPECT_FALSE(client->AckFor(id));
   EXPECT_EQ(InboxSize(), 1u);  // the first barrier only
 }

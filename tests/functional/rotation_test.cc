@@ -80,6 +80,10 @@ TEST(RotationFunctionalTest, RotationWithMessagesInFlightLosesNothingAndAnOfflin
   EXPECT_EQ(a.Json({"id", "show", "--json"})["fingerprint"], fingerprint);
 
   a.Start();
+  // Sealed with the new keys before b holds the new card: it waits for the
+  // card to be taken instead of being refused. Likewise for c, offline.
+  a_to_b.push_back(a.Send({"--to", "online", "--subject", "right after", "--body", "new keys"}));
+  a_to_c.push_back(a.Send({"--to", "offline", "--subject", "right after", "--body", "new keys"}));
   // b takes the pushed card, updates its allowlist without a restart, and
   // what it queued for a arrives and opens with a's kept first key.
   EXPECT_TRUE(b.WaitLog("rotated its identity, encryption and transport keys: card sequence 1 -> 2"))
@@ -98,6 +102,7 @@ TEST(RotationFunctionalTest, RotationWithMessagesInFlightLosesNothingAndAnOfflin
   rotated = nlohmann::json::parse(r.out);
   EXPECT_EQ(rotated["card_sequence"], 3);
   EXPECT_EQ(rotated["daemon_updated"], true);
+  a_to_b.push_back(a.Send({"--to", "online", "--subject", "right after", "--body", "newer keys"}));
   EXPECT_TRUE(b.WaitLog("rotated its encryption and transport keys: card sequence 2 -> 3"))
       << b.Log();
   EXPECT_TRUE(WaitFor([&] { return PeerCardSequence(b, "rotating") == 3u; }));
@@ -116,6 +121,7 @@ TEST(RotationFunctionalTest, RotationWithMessagesInFlightLosesNothingAndAnOfflin
   c_to_a.push_back(c.Send({"--to", "rotating", "--subject", "back", "--body", "hello"}));
   EXPECT_TRUE(c.WaitOutboxState(c_to_a.back(), "delivered")) << c.Log();
 
+  for (const auto& id : a_to_b) EXPECT_TRUE(a.WaitOutboxState(id, "delivered")) << id << a.Log();
   // Nothing lost, nothing twice.
   auto inbox_ids = [](const Node& n) {
     std::multiset<std::string> ids;
@@ -214,7 +220,9 @@ TEST(RotationFunctionalTest, ASelfRevocationReachesEveryPeerAndBundlesCarryIt) {
       << b.Log() << a.Log();
   auto peers = b.Json({"peer", "list", "--json"});
   for (const auto& p : peers) {
-    if (p["id"] == "compromised") EXPECT_EQ(p["revoked"], true) << peers.dump();
+    if (p["id"] == "compromised") {
+      EXPECT_EQ(p["revoked"], true) << peers.dump();
+    }
   }
   auto send = b.Cli({"send", "--to", "compromised", "--subject", "s", "--body", "x"});
   EXPECT_NE(send.err.find("recipient 'compromised' is revoked"), std::string::npos) << send.err;
