@@ -308,7 +308,8 @@ namespace {
 // A revocation of the sender's key, against the earliest time a receipt or
 // a witness bound the signature to (VerifyBundle's comment in bundle.h).
 void CheckSenderRevocation(const wire::Bundle& b, const std::map<std::string, VerifiedCard>& cards,
-                           const std::string& sender, VerifyReport* r, Checker& check) {
+                           const std::string& sender, const std::string& signer_key,
+                           VerifyReport* r, Checker& check) {
   auto card = cards.find(sender);
   if (card == cards.end()) return;
   std::optional<int64_t> bound;
@@ -325,6 +326,7 @@ void CheckSenderRevocation(const wire::Bundle& b, const std::map<std::string, Ve
                 "a revocation of the sender's key does not verify: " + rev.error().message);
       continue;
     }
+    if (rev->signing_key() != signer_key) continue;  // revokes another key of its chain
     const std::string when = "the sender revoked its identity key at " + UtcText(rev->revoked_at()) +
                              (rev->reason().empty() ? "" : " (\"" + rev->reason() + "\")");
     if (!bound) {
@@ -549,7 +551,7 @@ VerifyReport VerifyBundle(std::string_view armored, std::string_view expect_fing
     }
   }
 
-  CheckSenderRevocation(b, cards, outer.sender(), &r, check);
+  CheckSenderRevocation(b, cards, outer.sender(), sender_key, &r, check);
   r.valid = r.errors.empty();
   return r;
 }

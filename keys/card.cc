@@ -142,7 +142,7 @@ Result<VerifiedCard> VerifyChained(std::string_view signed_card, int depth) {
   } else {
     ROG_ASSIGN_OR_RETURN(out, VerifyChained(sc.previous(), depth + 1));
     const wire::Card& prev = out.card;
-    if (prev.node_id() != c.node_id() || c.sequence() <= prev.sequence()) {
+    if (prev.node_id() != c.node_id() || c.sequence() != prev.sequence() + 1) {
       return MakeError(Code::kUnauthenticated,
                        "identity card does not follow the card it replaces (node id " +
                            c.node_id() + ", sequence " + std::to_string(c.sequence()) + " after " +

@@ -77,7 +77,7 @@ std::string SignRotatedCard(const wire::Card& card, const SigningKey& key,
 
 // Strictly parses a serialized SignedCard, verifies its self-signature, its
 // fields and its chain: each card in it signed by the identity key of the
-// card before, of the same node id, with a higher sequence, and a new
+// card before, of the same node id, with the next sequence, and a new
 // identity key only if it matches the next-key hash the card before
 // committed to. kInvalidArgument for malformed input, kUnauthenticated for a
 // bad signature or a broken chain.

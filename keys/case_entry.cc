@@ -414,7 +414,8 @@ Result<std::string> MakeMembershipEntry(const Identity& lead, const MembershipDr
 
   // Check the entry as every receiver will, so a bad draft fails here and
   // not at each member.
-  ROG_ASSIGN_OR_RETURN(VerifiedCaseEntry v, VerifyCaseEntry(entry, lead.signing().public_key));
+  ROG_ASSIGN_OR_RETURN(VerifiedCaseEntry v,
+                       VerifyCaseEntry(entry, lead.signing().public_key, lead.fingerprint()));
   ROG_RETURN_IF_ERROR(ParseMembershipEntry(v));
   return entry;
 }

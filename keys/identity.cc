@@ -94,6 +94,13 @@ Result<Identity> Identity::Rotated(bool new_identity, int64_t valid_from_us,
   if (valid_until_us <= valid_from_us) {
     return MakeError(Code::kInvalidArgument, "the new card's validity period is empty");
   }
+  if (auto chain = VerifyCard(signed_card_);
+      chain.ok() && chain->chain.size() >= static_cast<size_t>(kMaxCardChain)) {
+    return MakeError(Code::kFailedPrecondition,
+                     "this node's card chain holds " + std::to_string(kMaxCardChain) +
+                         " cards, the most a card may carry",
+                     "the node needs a new identity (rogatory init) and a new card exchange");
+  }
   Identity id;
   if (new_identity) {
     id.signing_ = SigningKey::FromSeed(next_seed_);

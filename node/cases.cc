@@ -136,19 +136,70 @@ Status CaseBook::Apply(CaseState* c, const VerifiedCaseEntry& v, const wire::Cas
     const auto seq = static_cast<int64_t>(r.last_seq());
     if (last == c->last_seq.end() || seq < last->second) c->last_seq[r.fingerprint()] = seq;
   }
-  // The keys wrapped for this node, from the lead's encryption key.
+  // The keys wrapped for this node, from the lead's encryption key: the
+  // pair of the cards in the membership first, then (after a rotation on
+  // either side) our kept earlier keys and the lead's other keys.
   auto lead = ep.members.find(c->lead);
   if (lead != ep.members.end()) {
+    std::vector<const SecretBytes*> ours{&me_->encryption().secret};
+    for (const auto& p : me_->previous()) ours.push_back(&p.encryption.secret);
+    std::vector<std::string> theirs{lead->second.encryption_key()};
+    if (keys_) {
+      for (auto& k : keys_(c->lead).encryption) {
+        if (std::find(theirs.begin(), theirs.end(), k) == theirs.end()) theirs.push_back(k);
+      }
+    }
     for (const auto& w : m->keys()) {
       if (w.recipient() != me_->fingerprint()) continue;
-      auto shared = BoxSharedKey(me_->encryption().secret, lead->second.encryption_key());
-      if (!shared.ok()) break;
-      auto key = UnwrapEpochKey(*shared, w);
-      if (key.ok()) c->keys[w.epoch()] = std::make_shared<SecretBytes>(std::move(*key));
+      bool opened = false;
+      for (size_t i = 0; i < ours.size() && !opened; ++i) {
+        for (size_t j = 0; j < theirs.size() && !opened; ++j) {
+          auto shared = BoxSharedKey(*ours[i], theirs[j]);
+          if (!shared.ok()) continue;
+          auto key = UnwrapEpochKey(*shared, w);
+          if (key.ok()) {
+            c->keys[w.epoch()] = std::make_shared<SecretBytes>(std::move(*key));
+            opened = true;
+          }
+        }
+      }
     }
   }
   c->epochs[ep.epoch] = std::move(ep);
   return {};
+}
+
+Result<VerifiedCaseEntry> CaseBook::VerifyBy(const std::string& bytes, const std::string& author,
+                                             const std::string& case_key) const {
+  // The key the case card names (bound to `author` by the membership), then
+  // the keys of the author's card chain as this node holds it.
+  KnownKeys known;
+  if (author == me_->fingerprint()) {
+    known.signing = me_->signing_keys();
+  } else if (keys_) {
+    known = keys_(author);
+  }
+  std::vector<std::string> keys{case_key};
+  for (const auto& k : known.signing) {
+    if (k != case_key) keys.push_back(k);
+  }
+  Result<VerifiedCaseEntry> first = MakeError(Code::kUnauthenticated,
+                                              "case entry signature does not verify");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i].empty()) continue;
+    auto r = VerifyCaseEntry(bytes, keys[i], author);
+    if (r.ok()) {
+      auto retired = known.retired_since.find(keys[i]);
+      if (retired == known.retired_since.end() || r->header.created_at() < retired->second) {
+        return r;
+      }
+      r = MakeError(Code::kUnauthenticated,
+                    "case entry is signed with an identity key its author had replaced before");
+    }
+    if (i == 0 || r.error().code == Code::kInvalidArgument) first = std::move(r);
+    if (first.error().code == Code::kInvalidArgument) return first;
+  }
+  return first;
 }
 
 Result<CaseBook::Result1> CaseBook::Accept(const std::string& entry_bytes, int64_t now,
@@ -242,7 +293,7 @@ Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t 
                           ", never a member (its signature cannot be checked)",
                       bytes, now);
       }
-      if (!VerifyCaseEntry(bytes, member_key).ok()) {
+      if (!VerifyBy(bytes, h.author(), member_key).ok()) {
         return Result1{Outcome::kRefused, id, "case entry signature does not verify"};
       }
       return Refuse(id, "not_lead",
@@ -254,7 +305,7 @@ Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t 
       // The lead signed two memberships for one epoch, or this is a copy.
       auto ep = c->epochs.find(h.epoch());
       if (ep != c->epochs.end() && ep->second.hash == hash) return Result1{Outcome::kDuplicate, id, ""};
-      if (ep == c->epochs.end() || !VerifyCaseEntry(bytes, AnyKeyOf(*c, h.author())).ok()) {
+      if (ep == c->epochs.end() || !VerifyBy(bytes, h.author(), AnyKeyOf(*c, h.author())).ok()) {
         return Result1{Outcome::kRefused, id, "membership entry for a past epoch"};
       }
       return Refuse(id, "fork",
@@ -279,7 +330,7 @@ Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t 
     if (member == ep->second.members.end()) {
       // Reported under a former member's name only when it signed it.
       const std::string former = AnyKeyOf(*c, h.author());
-      if (!former.empty() && !VerifyCaseEntry(bytes, former).ok()) {
+      if (!former.empty() && !VerifyBy(bytes, h.author(), former).ok()) {
         return Result1{Outcome::kRefused, id, "case entry signature does not verify"};
       }
       return Refuse(id, "not_member",
@@ -292,7 +343,7 @@ Result<CaseBook::Result1> CaseBook::AcceptOne(const std::string& bytes, int64_t 
     key = member->second.signing_key();
   }
 
-  auto v = VerifyCaseEntry(bytes, key);
+  auto v = VerifyBy(bytes, h.author(), key);
   if (!v.ok()) {
     return Refuse(id, "invalid", "entry by " + Who(c, h.author()) + ": " + v.error().message,
                   bytes, now);

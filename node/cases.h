@@ -56,8 +56,21 @@ class CaseBook {
   // `log` appends an accepted entry to the audit log (case id, author, hash).
   using AuditHook = std::function<Status(const std::string& case_id, const std::string& author,
                                          const std::string& hash)>;
-  CaseBook(Store* store, const Identity* me, AuditHook log)
-      : store_(store), me_(me), log_(std::move(log)) {}
+  // Keys a node has had by the card chain this node holds for it (the
+  // roster's, or its own), current first; empty if unknown. A member's
+  // card in a case is the one it had when invited: after a key rotation,
+  // its entries verify and its wrapped keys open with these (SPEC 9).
+  struct KnownKeys {
+    std::vector<std::string> signing;
+    std::vector<std::string> encryption;
+    // An identity key replaced by a later card -> that card's valid_from:
+    // entries it signs must be dated before (a thief of a retired key
+    // cannot write new entries that members relay).
+    std::map<std::string, int64_t> retired_since;
+  };
+  using KeyLookup = std::function<KnownKeys(const std::string& fingerprint)>;
+  CaseBook(Store* store, const Identity* me, AuditHook log, KeyLookup keys = nullptr)
+      : store_(store), me_(me), log_(std::move(log)), keys_(std::move(keys)) {}
 
   Status Load();
 
@@ -99,11 +112,16 @@ class CaseBook {
                                     std::vector<std::string> added, int64_t now);
 
   std::string MembershipEntryBytes(const CaseState& c, uint64_t epoch);
+  // Verifies an entry by `author` with the key its case card names, then
+  // with every key of the author's card chain (keys_).
+  Result<VerifiedCaseEntry> VerifyBy(const std::string& bytes, const std::string& author,
+                                     const std::string& case_key) const;
 
   Store* store_;
   const Identity* me_;
   std::string via_;
   AuditHook log_;
+  KeyLookup keys_;
   std::map<std::string, CaseState> cases_;
   bool draining_ = false;
 };

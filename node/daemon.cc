@@ -98,6 +98,10 @@ constexpr int64_t kIdleRescheduleMs = 100;
 // A DEALER that has had no connection this long is replaced by a new one.
 constexpr int64_t kDealerRenewMs = 2000;
 
+// An envelope is opened with at most this many of a peer's newest
+// encryption keys and identity keys (times our own kept keys).
+constexpr size_t kMaxOpeningKeys = 8;
+
 // A peer that holds an older card of ours gets the current one this often
 // until it acknowledges it.
 constexpr int64_t kCardPushMs = 3000;
@@ -206,6 +210,8 @@ class DaemonImpl {
   std::map<std::string, int64_t> last_card_push_ms;
   // Peers whose DEALER never came up, and how often (DialKey).
   std::map<std::string, size_t> dial_attempt;
+  // Set when the daemon cannot go on (no listening socket): the loop stops.
+  std::optional<Error> fatal;
   // Connections (ROUTER ids) made with a peer's earlier transport key that
   // were logged once.
   std::set<std::string> old_key_connections;
@@ -316,8 +322,11 @@ class DaemonImpl {
     }
     std::vector<const SecretBytes*> ours{&me->encryption().secret};
     for (const auto& prev : me->previous()) ours.push_back(&prev.encryption.secret);
+    // The peer's newest encryption keys only (kMaxOpeningKeys): each costs
+    // a try on every envelope that does not open.
     std::vector<std::string> theirs{p->row.encryption_key};
-    for (auto it = card->chain.rbegin(); it != card->chain.rend(); ++it) {
+    for (auto it = card->chain.rbegin();
+         it != card->chain.rend() && theirs.size() < kMaxOpeningKeys; ++it) {
       if (std::find(theirs.begin(), theirs.end(), it->encryption_key()) == theirs.end()) {
         theirs.push_back(it->encryption_key());
       }
@@ -331,6 +340,30 @@ class DaemonImpl {
     }
   }
 
+  // A roster peer's identity and encryption keys, by its card chain, for
+  // the case book (a member's case card is the one it had when invited).
+  CaseBook::KnownKeys KnownKeysOf(const std::string& fp) const {
+    CaseBook::KnownKeys k;
+    auto it = peers.find(fp);
+    if (it == peers.end()) return k;
+    k.signing = it->second.signing_keys;
+    auto card = VerifyCard(it->second.row.card);
+    if (!card.ok()) return k;
+    for (auto c = card->chain.rbegin(); c != card->chain.rend(); ++c) {
+      k.encryption.push_back(c->encryption_key());
+    }
+    for (size_t i = 0; i + 1 < card->chain.size(); ++i) {
+      const wire::Card& c = card->chain[i];
+      for (size_t j = i + 1; j < card->chain.size(); ++j) {
+        if (card->chain[j].signing_key() != c.signing_key()) {
+          k.retired_since.emplace(c.signing_key(), card->chain[j].valid_from());
+          break;
+        }
+      }
+    }
+    return k;
+  }
+
   // Opens an envelope from (or, for our own copy, to) `peer` with every
   // pairing of keys, current first.
   Result<OpenedMessage> OpenWithAnyKey(const Peer& peer, const ParsedEnvelope& env,
@@ -338,7 +371,7 @@ class DaemonImpl {
                                        const std::vector<std::string>& signer_keys) {
     Result<OpenedMessage> first = MakeError(Code::kInternal, "no key to open with");
     for (size_t i = 0; i < peer.opening.size(); ++i) {
-      for (size_t k = 0; k < signer_keys.size(); ++k) {
+      for (size_t k = 0; k < signer_keys.size() && k < kMaxOpeningKeys; ++k) {
         auto r = OpenEnvelopeShared(env, *peer.opening[i], wrapped_for, signer_keys[k]);
         if (r.ok()) return r;
         if (i == 0 && k == 0) first = std::move(r);
@@ -417,17 +450,18 @@ class DaemonImpl {
 
   // A Hello names the sequence of our card the peer holds.
   void NoteHeldCard(const Peer& peer, uint64_t known) {
-    if (known == 0) return;  // an older build: it does not say
-    if (known < me->card().sequence()) {
-      PushCard(peer, /*now=*/true);
-    } else if (HeldSequence(peer.row.fingerprint) < known) {
-      RecordCardAck(peer, known);
+    if (known == 0 || known > me->card().sequence()) return;  // an older build, or nonsense
+    if (known != HeldSequence(peer.row.fingerprint)) {
+      // Also lower: a peer restored from a backup holds an older card than
+      // it acknowledged; it is dialled with that card's key again.
+      RecordCardAck(peer, known, /*may_lower=*/true);
     }
+    if (known < me->card().sequence()) PushCard(peer, /*now=*/true);
   }
 
-  void RecordCardAck(const Peer& peer, uint64_t sequence) {
+  void RecordCardAck(const Peer& peer, uint64_t sequence, bool may_lower = false) {
     if (!EnsureTx().ok()) return;
-    auto changed = store->SetCardAck(peer.row.fingerprint, sequence);
+    auto changed = store->SetCardAck(peer.row.fingerprint, sequence, may_lower);
     if (!changed.ok() || !*changed) return;
     const bool new_dial_key = &DialKey(peer.row.fingerprint) != me->TransportOf(sequence);
     card_acks[peer.row.fingerprint] = sequence;
@@ -501,6 +535,10 @@ class DaemonImpl {
       return;
     }
     if (!EnsureTx().ok()) return;
+    // One per peer: it is revoked from then on (a peer cannot fill the store
+    // with revocations sent within one turn, before the roster reload).
+    auto held = store->Revocations(peer.row.fingerprint);
+    if (!held.ok() || !held->empty()) return;
     auto fresh = store->InsertRevocation(peer.row.fingerprint, rev->revoked_at(), bytes);
     if (!fresh.ok()) {
       spdlog::error("{}", fresh.error().message);
@@ -583,17 +621,31 @@ class DaemonImpl {
       return MakeError(Code::kFailedPrecondition,
                        "the keystore holds another card of the same sequence");
     }
+    // Recorded first (committed with this turn): peers not yet told are
+    // then dialled with the keys they know, now or after a restart.
+    ROG_RETURN_IF_ERROR(EnsureTx());
+    if (auto noted = store->NoteOwnCard(fresh.card().sequence(), next->chain.front().sequence());
+        !noted.ok()) {
+      return noted.error();
+    }
     auto r = RebindRouter(fresh.transport().secret);
     if (!r.ok()) {
       auto back = RebindRouter(me->transport().secret);
       if (back.ok()) {
         router.emplace(std::move(*back));
-        (void)AttachRouterMonitor();
+        if (AttachRouterMonitor().ok()) {
+          return MakeError(Code::kUnavailable,
+                           "the daemon could not listen with the new transport key: " +
+                               r.error().message,
+                           "the keystore is rotated: restart rogatoryd to use the new keys");
+        }
       }
-      return MakeError(Code::kUnavailable,
-                       "the daemon could not listen with the new transport key: " +
-                           r.error().message,
-                       "the keystore is rotated: restart rogatoryd to use the new keys");
+      // Not listening at all: stop, so a supervisor starts it again with
+      // the rotated keystore.
+      inbound_route.clear();  // nothing may use the ROUTER that is gone
+      fatal = MakeError(Code::kUnavailable, "cannot listen on " + cfg.listen +
+                                                " after the key rotation: " + r.error().message);
+      return *fatal;
     }
     *me = std::move(fresh);
     router.emplace(std::move(*r));
@@ -601,8 +653,8 @@ class DaemonImpl {
     inbound_route.clear();
     dealers.clear();
     last_card_push_ms.clear();
+    dial_attempt.clear();
     roster_version = -1;  // shared keys are recomputed with the new encryption key
-    ROG_RETURN_IF_ERROR(EnsureTx());
     ROG_RETURN_IF_ERROR(AdoptOwnCard());
     spdlog::info("now running with card sequence {}; pushing it to every peer",
                  me->card().sequence());
@@ -622,7 +674,7 @@ class DaemonImpl {
   Result<zmq::socket_t> RebindRouter(const SecretBytes& transport_secret) {
     router_monitor.reset();
     router.reset();
-    const int64_t deadline = MonotonicMillis() + 5000;
+    const int64_t deadline = MonotonicMillis() + 2000;
     for (;;) {
       auto r = BindRouter(ctx, transport_secret, cfg.listen, topts);
       if (r.ok() || MonotonicMillis() > deadline) {
@@ -688,6 +740,7 @@ class DaemonImpl {
       if (const Peer* p = ActivePeer(o.peer_fp)) (void)SendToPeer(*p, o.lane, o.bytes);
       return;
     }
+    if (o.via_router && !router.has_value()) return;
     try {
       if (o.via_router) {
         if (!router->send(zmq::buffer(o.routing_id),
@@ -2767,6 +2820,7 @@ class DaemonImpl {
     // Urgent traffic whose own connection is not up yet takes the bulk one
     // rather than wait: it still goes out ahead of the normal queue.
     if (lane == Lane::kUrgent && TrySendOnDealer(peer, Lane::kBulk, bytes)) return true;
+    if (!router.has_value()) return false;
     auto route = inbound_route.find({peer.row.fingerprint, lane});
     if (route == inbound_route.end()) route = inbound_route.find({peer.row.fingerprint, Other(lane)});
     if (route == inbound_route.end()) return false;
@@ -3818,6 +3872,11 @@ class DaemonImpl {
     NotifyReady();
     const size_t batch = static_cast<size_t>(cfg.commit_batch);
     for (;;) {
+      if (fatal.has_value()) {
+        CommitAndFlush();  // the reply saying why
+        spdlog::error("{}", fatal->message);
+        return *fatal;
+      }
       std::vector<zmq::pollitem_t> items;
       items.push_back({nullptr, signal_fd, ZMQ_POLLIN, 0});
       items.push_back({zap->socket().handle(), 0, ZMQ_POLLIN, 0});
@@ -3957,7 +4016,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const Home& home,
       [raw](const std::string& case_id, const std::string& author, const std::string& hash) {
         auto index = raw->LogAudit(wire::LOG_CASE_ENTRY, case_id, author, "", hash);
         return index.ok() ? Status{} : Status{index.error()};
-      });
+      },
+      [raw](const std::string& fp) { return raw->KnownKeysOf(fp); });
   ROG_RETURN_IF_ERROR(impl->cases->Load());
   ROG_ASSIGN_OR_RETURN(auto latest_head, impl->store->LatestTreeHead());
   if (latest_head) impl->last_head_size = latest_head->size;

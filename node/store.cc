@@ -593,12 +593,15 @@ Result<std::vector<std::string>> Store::Revocations(const std::string& node) {
   });
 }
 
-Result<bool> Store::SetCardAck(const std::string& peer, uint64_t sequence) {
+Result<bool> Store::SetCardAck(const std::string& peer, uint64_t sequence, bool may_lower) {
   return Run("record card acknowledgement", [&]() -> Result<bool> {
     auto& q = Prepare(
-        "INSERT INTO card_acks(peer, sequence) VALUES(?1, ?2) "
-        "ON CONFLICT(peer) DO UPDATE SET sequence=excluded.sequence "
-        "WHERE excluded.sequence > card_acks.sequence");
+        may_lower ? "INSERT INTO card_acks(peer, sequence) VALUES(?1, ?2) "
+                    "ON CONFLICT(peer) DO UPDATE SET sequence=excluded.sequence "
+                    "WHERE excluded.sequence != card_acks.sequence"
+                  : "INSERT INTO card_acks(peer, sequence) VALUES(?1, ?2) "
+                    "ON CONFLICT(peer) DO UPDATE SET sequence=excluded.sequence "
+                    "WHERE excluded.sequence > card_acks.sequence");
     BindBlob(q, 1, peer);
     q.bind(2, static_cast<int64_t>(sequence));
     return q.exec() > 0;

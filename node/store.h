@@ -273,8 +273,8 @@ class Store {
   // node's first card.
   Result<bool> NoteOwnCard(uint64_t sequence, uint64_t first_sequence);
   // Records that `peer` holds this node's card `sequence`; true if that is
-  // newer than what was recorded.
-  Result<bool> SetCardAck(const std::string& peer, uint64_t sequence);
+  // newer than what was recorded (or, with `may_lower`, different).
+  Result<bool> SetCardAck(const std::string& peer, uint64_t sequence, bool may_lower = false);
   // Signed revocations of a node's own identity key (ours, or a peer's);
   // true if new.
   Result<bool> InsertRevocation(const std::string& node, int64_t revoked_at,

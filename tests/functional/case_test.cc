@@ -68,6 +68,47 @@ class CaseTest : public ::testing::Test {
   Node c{dir.path(), "nl-om", "NL"};
 };
 
+// Key rotation and cases (SPEC 9): a member's case card is the one it had
+// when invited. After a member rotates its identity key, and after the
+// lead rotates its encryption key and restarts, everyone still posts, and
+// every member reads every entry.
+TEST_F(CaseTest, CasesKeepWorkingAcrossKeyRotations) {
+  for (Node* n : {&a, &b, &c}) n->Start();
+  const std::string id = Create("de-bka,nl-om");
+  ASSERT_TRUE(WaitFor([&] { return HasEntries(b, id, 1) && HasEntries(c, id, 1); }));
+  Post(b, id, "before");
+  ASSERT_TRUE(WaitFor([&] { return HasEntries(a, id, 2) && HasEntries(c, id, 2); }));
+
+  auto r = b.Cli({"keys", "rotate", "--identity"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(a.WaitLog("de-bka (" + b.fingerprint() + ") rotated its identity")) << a.Log();
+  ASSERT_TRUE(c.WaitLog("de-bka (" + b.fingerprint() + ") rotated its identity")) << c.Log();
+  Post(b, id, "signed with the new identity key");
+  ASSERT_TRUE(WaitFor([&] { return HasEntries(a, id, 3) && HasEntries(c, id, 3); }))
+      << a.Log() << c.Log();
+
+  r = a.Cli({"keys", "rotate"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(b.WaitLog("fr-pnat (" + a.fingerprint() + ") rotated its encryption")) << b.Log();
+  ASSERT_TRUE(c.WaitLog("fr-pnat (" + a.fingerprint() + ") rotated its encryption")) << c.Log();
+  ASSERT_EQ(a.Stop(), 0);
+  a.Start();  // the epoch keys are unwrapped again at start, with the kept key
+  Post(a, id, "lead after its rotation");
+  // A new epoch after the rotations: the lead wraps its keys again.
+  r = a.Cli({"case", "remove", id, "nl-om"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Post(a, id, "new epoch");
+  Post(b, id, "member in the new epoch");
+  ASSERT_TRUE(WaitFor([&] { return HasEntries(a, id, 7) && HasEntries(b, id, 7); }))
+      << Log(a, id).dump() << Log(b, id).dump() << a.Log() << b.Log();
+  for (const auto& e : Log(b, id)) {
+    EXPECT_NE(e.value("readable", true), false) << e.dump();
+  }
+  for (const auto& e : Log(a, id)) {
+    EXPECT_NE(e.value("readable", true), false) << e.dump();
+  }
+}
+
 TEST_F(CaseTest, ThreeMembersPostAndEveryLogIsIdentical) {
   for (Node* n : {&a, &b, &c}) n->Start();
   const std::string id = Create("de-bka,nl-om");

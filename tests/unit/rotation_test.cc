@@ -204,19 +204,21 @@ TEST(RotationTest, RotationToAnotherNodeIdIsRefused) {
                 Code::kUnauthenticated);
 }
 
-TEST(RotationTest, RotationWithASequenceNotHigherIsRefused) {
+// Each card follows the one it replaces by exactly one: a card that jumps
+// (to the top of the range, say) would leave no room for the owner's next.
+TEST(RotationTest, RotationWithASequenceNotTheNextIsRefused) {
   const Identity id1 = test::NewIdentity("fr-pnat");
   const Identity id2 = Rotate(id1, false);
-  for (uint64_t seq : {uint64_t{1}, uint64_t{2}}) {
+  for (uint64_t seq : {uint64_t{1}, uint64_t{2}, uint64_t{7}, UINT64_MAX}) {
     wire::Card c = NextCard(id2);
     c.set_sequence(seq);
     ExpectRefused(SignRotatedCard(c, id2.signing(), id2.signed_card(), id2.signing()),
                   Code::kUnauthenticated);
   }
-  // Sanity: the same forge with a higher sequence verifies, so the
+  // Sanity: the same forge with the next sequence verifies, so the
   // refusals above are about the sequence.
   wire::Card ok = NextCard(id2);
-  ok.set_sequence(7);
+  ok.set_sequence(3);
   EXPECT_TRUE(VerifyCard(SignRotatedCard(ok, id2.signing(), id2.signed_card(), id2.signing())).ok());
 }
 
@@ -259,23 +261,24 @@ TEST(RotationTest, CheckCardUpdateRefusesAnotherNode) {
 TEST(RotationTest, CheckCardUpdateRefusesAForkFromARetiredKey) {
   const Identity id1 = test::NewIdentity("fr-pnat");  // seq 1, key K0
   const Identity id2 = Rotate(id1, true);             // seq 2, key K1
-  // A thief holding K0 chains a sequence 3 card to the sequence 1 card.
-  wire::Card fork = NextCard(id1);
-  fork.set_sequence(3);
-  const std::string forged = SignRotatedCard(fork, id1.signing(), id1.signed_card(), id1.signing());
-  // The fork is a well-formed chain of its own, with the node's fingerprint...
-  const VerifiedCard vf = Verified(forged);
-  EXPECT_EQ(vf.fingerprint, id1.fingerprint());
-  // ...but does not hold the card a peer already trusts.
-  auto r = CheckCardUpdate(Verified(id2.signed_card()), vf);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, Code::kUnauthenticated);
-
-  // Nor does a fork at the trusted card's own sequence replace it.
-  wire::Card same_seq = NextCard(id1);
-  const VerifiedCard vs = Verified(
-      SignRotatedCard(same_seq, id1.signing(), id1.signed_card(), id1.signing()));
-  EXPECT_FALSE(CheckCardUpdate(Verified(id2.signed_card()), vs).ok());
+  // A thief holding K0 forks at sequence 2, then 3, keeping K0.
+  const std::string fork2 =
+      SignRotatedCard(NextCard(id1), id1.signing(), id1.signed_card(), id1.signing());
+  wire::Card c3 = NextCard(id1);
+  c3.set_sequence(3);
+  const std::string fork3 = SignRotatedCard(c3, id1.signing(), fork2, id1.signing());
+  // Each is a well-formed chain of its own, with the node's fingerprint...
+  for (const std::string& forged : {fork2, fork3}) {
+    const VerifiedCard vf = Verified(forged);
+    EXPECT_EQ(vf.fingerprint, id1.fingerprint());
+    // ...but does not hold the card a peer already trusts.
+    auto r = CheckCardUpdate(Verified(id2.signed_card()), vf);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Code::kUnauthenticated);
+  }
+  // A card that skips a sequence is not a chain at all.
+  ExpectRefused(SignRotatedCard(c3, id1.signing(), id1.signed_card(), id1.signing()),
+                Code::kUnauthenticated);
 }
 
 class RotationKeystoreTest : public ::testing::Test {
