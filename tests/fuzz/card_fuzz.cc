@@ -10,6 +10,7 @@
 #include "keys/armor.h"
 #include "keys/card.h"
 #include "keys/fingerprint.h"
+#include "keys/strict_parse.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
@@ -17,8 +18,11 @@ namespace {
 void CheckVerified(const rogatory::Result<rogatory::VerifiedCard>& v) {
   using namespace rogatory;
   if (!v.ok()) return;
-  if (v->fingerprint != FingerprintOf(v->card.signing_key())) {
-    fuzz::Violated("a verified card's fingerprint is not its signing key's");
+  // The fingerprint names the first card's identity key (keys/card.h),
+  // and the chain ends with the card itself.
+  if (v->chain.empty() || v->fingerprint != FingerprintOf(v->chain.front().signing_key()) ||
+      SerializeCanonical(v->chain.back()) != SerializeCanonical(v->card)) {
+    fuzz::Violated("a verified card's chain does not start at its fingerprint's key");
   }
   // Text form round trip (what `id show` prints and `peer add` reads).
   auto fp = ParseFingerprint(FingerprintText(v->fingerprint));

@@ -453,6 +453,15 @@ void Cards() {
   Write("card", "alice-truncated.card", Truncated(alice, alice.size() - 40));
   Write("card", "alice-bitflip.bin", Flipped(Alice().signed_card(), 30));
   Write("card", "fingerprint.txt", FingerprintText(Alice().fingerprint()));
+  // Chains (key rotation): an encryption/transport rotation, then an
+  // identity-key rotation to the committed key.
+  const int64_t from = Alice().card().valid_from();
+  auto once = Alice().Rotated(false, from, from + 1'000'000);
+  if (!once.ok()) return;
+  auto twice = once->Rotated(true, from, from + 1'000'000);
+  if (!twice.ok()) return;
+  Write("card", "alice-rotated.bin", twice->signed_card());
+  Write("card", "alice-rotated.card", Armor(kCardArmorType, twice->signed_card()));
 }
 
 // ------------------------------------------------------------ bundle
