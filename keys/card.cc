@@ -215,21 +215,45 @@ Status CheckCardUpdate(const VerifiedCard& trusted, const VerifiedCard& update) 
                      "card update for " + trusted.card.node_id() +
                          " does not chain to the identity key trusted for it");
   }
+  const wire::Card* same = update.AtSequence(trusted.card.sequence());
+  if (same != nullptr && SerializeCanonical(*same) == SerializeCanonical(trusted.card)) {
+    return {};  // the trusted card is in the update's chain: a plain successor
+  }
+  // Recovery (pre-rotation, SPEC 9): the two chains part after a common card
+  // A. If every trusted card after A kept A's identity key, and the update
+  // moved to the key A committed to, the update wins: only the holder of
+  // the next key can make it, while anyone who stole A's key could have
+  // made the trusted branch.
+  size_t common = 0;  // cards both chains hold, from the first
+  while (common < trusted.chain.size() && common < update.chain.size() &&
+         SerializeCanonical(trusted.chain[common]) == SerializeCanonical(update.chain[common])) {
+    ++common;
+  }
+  if (common > 0 && common < update.chain.size()) {
+    const wire::Card& a = trusted.chain[common - 1];
+    bool trusted_kept_key = true;
+    for (size_t i = common; i < trusted.chain.size(); ++i) {
+      trusted_kept_key = trusted_kept_key && trusted.chain[i].signing_key() == a.signing_key();
+    }
+    if (trusted_kept_key && update.chain[common].signing_key() != a.signing_key()) return {};
+  }
   if (update.card.sequence() < trusted.card.sequence()) {
     return MakeError(Code::kFailedPrecondition,
                      "card update for " + trusted.card.node_id() + " has sequence " +
                          std::to_string(update.card.sequence()) + ", older than the trusted " +
                          std::to_string(trusted.card.sequence()));
   }
+  return MakeError(Code::kUnauthenticated,
+                   "card update for " + trusted.card.node_id() +
+                       " does not chain to the card trusted for it (sequence " +
+                       std::to_string(trusted.card.sequence()) + ")");
+}
+
+// Whether `update` replaces `trusted` by the recovery rule above (the
+// trusted card is not in its chain).
+bool IsRecovery(const VerifiedCard& trusted, const VerifiedCard& update) {
   const wire::Card* same = update.AtSequence(trusted.card.sequence());
-  if (same == nullptr ||
-      SerializeCanonical(*same) != SerializeCanonical(trusted.card)) {
-    return MakeError(Code::kUnauthenticated,
-                     "card update for " + trusted.card.node_id() +
-                         " does not chain to the card trusted for it (sequence " +
-                         std::to_string(trusted.card.sequence()) + ")");
-  }
-  return {};
+  return same == nullptr || SerializeCanonical(*same) != SerializeCanonical(trusted.card);
 }
 
 Result<VerifiedCard> VerifyArmoredCard(std::string_view text) {

@@ -84,10 +84,17 @@ std::string SignRotatedCard(const wire::Card& card, const SigningKey& key,
 Result<VerifiedCard> VerifyCard(std::string_view signed_card);
 
 // Whether `update` may replace `trusted`, the card a roster holds for the
-// same node: same fingerprint and node id, a sequence not lower, and
-// `trusted` itself in the update's chain (a card chained only to some older
-// key of the node is refused: a thief of a retired key cannot rotate).
+// same node: same fingerprint and node id, and either `trusted` itself in
+// the update's chain (a card chained only to some older key of the node is
+// refused: a thief of a retired key cannot rotate), or recovery: the chains
+// part after a common card A, every trusted card after A kept A's identity
+// key, and the update moved to the key A committed to. A thief of the
+// current key can issue same-key cards with encryption and transport keys
+// of its own; the owner's rotation to the committed key replaces them,
+// whatever their sequence numbers.
 Status CheckCardUpdate(const VerifiedCard& trusted, const VerifiedCard& update);
+// After CheckCardUpdate passed: whether it passed by the recovery rule.
+bool IsRecovery(const VerifiedCard& trusted, const VerifiedCard& update);
 
 // Same, from the armored text form.
 Result<VerifiedCard> VerifyArmoredCard(std::string_view text);

@@ -492,12 +492,20 @@ class DaemonImpl {
     }
     const uint64_t seq = update->card.sequence();
     auto taken = cards_taken.find(peer.row.fingerprint);  // this turn, before the reload
-    if (seq > peer.row.card_sequence && (taken == cards_taken.end() || taken->second < seq)) {
+    const bool recovery = IsRecovery(*trusted, *update);
+    if ((seq > peer.row.card_sequence || recovery) &&
+        (taken == cards_taken.end() || taken->second != seq)) {
       if (!EnsureTx().ok()) return;
       PeerRow row = PeerRowFromCard(*update, peer.row.source, peer.row.added_at);
-      if (auto st = store->AddPeer(row); !st.ok()) {
+      if (auto st = store->AddPeer(row, recovery); !st.ok()) {
         Refuse(peer, "card update not stored: " + st.error().message);
         return;
+      }
+      if (recovery) {
+        spdlog::warn("{} ({}) moved to its pre-committed identity key: its card sequence {} "
+                     "replaces sequence {}, which was signed only by its previous key (possibly "
+                     "by a thief of that key)",
+                     peer.row.node_id, peer.fp_text, seq, peer.row.card_sequence);
       }
       const bool identity = update->card.signing_key() != peer.row.signing_key;
       spdlog::info("{} ({}) rotated its {}keys: card sequence {} -> {}", peer.row.node_id,

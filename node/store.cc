@@ -476,7 +476,7 @@ Result<int64_t> Store::DataVersion() {
   });
 }
 
-Status Store::AddPeer(const PeerRow& p) {
+Status Store::AddPeer(const PeerRow& p, bool replace_branch) {
   return Run("add peer", [&]() -> Status {
     auto& find = Prepare(
         "SELECT node_id, fingerprint, card_sequence FROM peers "
@@ -496,7 +496,7 @@ Status Store::AddPeer(const PeerRow& p) {
                          "the roster keeps one entry per node id and key, revoked ones "
                          "included: ask the partner which card is current");
       }
-      if (seq >= p.card_sequence) {
+      if (seq >= p.card_sequence && !replace_branch) {
         return MakeError(Code::kAlreadyExists,
                          "peer '" + id + "' is already in the roster with card sequence " +
                              std::to_string(seq));

@@ -258,7 +258,9 @@ class Store {
   // Adds a peer, or updates it to a card with a higher sequence number and
   // the same fingerprint. kAlreadyExists if the id or a key belongs to a
   // different peer.
-  Status AddPeer(const PeerRow& peer);
+  // `replace_branch`: the card replaces the stored one whatever its
+  // sequence (a recovery the caller checked with CheckCardUpdate).
+  Status AddPeer(const PeerRow& peer, bool replace_branch = false);
   // Marks the peer revoked at `at_us`; kNotFound for an unknown node id,
   // kAlreadyExists if it was revoked already.
   Status RevokePeer(const std::string& node_id, int64_t at_us);

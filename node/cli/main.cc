@@ -777,17 +777,26 @@ int RunPeerAdd(const Home& home, const std::string& file, const std::string& fp_
   // chains to the card trusted now (as a pushed rotation must).
   auto peers = (*store)->ListPeers();
   if (!peers.ok()) return Fail(peers.error());
+  bool recovery = false;
   for (const auto& p : *peers) {
-    if (p.fingerprint != card->fingerprint || p.card_sequence >= c.sequence()) continue;
+    if (p.fingerprint != card->fingerprint || p.card == card->signed_bytes) continue;
     auto trusted = VerifyCard(p.card);
     auto chained = trusted.ok() ? CheckCardUpdate(*trusted, *card) : Status{trusted.error()};
     if (!chained.ok()) {
+      if (chained.error().code == Code::kFailedPrecondition) return Fail(chained.error());
       return Fail("card " + file + " is not valid: " + chained.error().message, {}, kExitVerify);
     }
+    recovery = IsRecovery(*trusted, *card);
   }
-  if (auto s = (*store)->AddPeer(PeerRowFromCard(*card, "manual", SystemClock().NowMicros()));
+  if (auto s = (*store)->AddPeer(PeerRowFromCard(*card, "manual", SystemClock().NowMicros()),
+                                 recovery);
       !s.ok()) {
     return Fail(s.error());
+  }
+  if (recovery) {
+    std::cout << "replaced the cards of " << c.node_id()
+              << " signed only by its previous identity key: it moved to its pre-committed "
+                 "key\n";
   }
   std::cout << "added peer " << c.node_id() << " (" << c.authority() << ", " << c.country()
             << ") " << FingerprintText(card->fingerprint) << "\n";

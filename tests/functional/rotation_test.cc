@@ -12,6 +12,7 @@
 #include "keys/card.h"
 #include "keys/crypto.h"
 #include "keys/fingerprint.h"
+#include "keys/identity.h"
 #include "tests/functional/harness.h"
 
 namespace rogatory::test {
@@ -254,6 +255,52 @@ TEST(RotationFunctionalTest, ASelfRevocationReachesEveryPeerAndBundlesCarryIt) {
     }
     return false;
   }));
+}
+
+// Pre-rotation (SPEC 9): a thief who copied a node's current identity key
+// issues a card with transport and encryption keys of its own, and a
+// partner takes it (it chains). The owner rotates to the identity key its
+// card committed to; the partner takes that card over the thief's, and the
+// two nodes exchange messages again.
+TEST(RotationFunctionalTest, TheOwnersRotationToTheCommittedKeyReplacesAThiefsCard) {
+  ASSERT_TRUE(InitCrypto().ok());
+  TempDir dir;
+  Node a(dir.path(), "victim");
+  Node b(dir.path(), "partner", "NL");
+  a.Trust(b);
+  b.Trust(a);
+  auto stolen = Identity::ReadKeystore(a.home() + "/keys.bin", std::nullopt);
+  ASSERT_TRUE(stolen.ok()) << stolen.error().message;
+  wire::Card thief_card = stolen->card();
+  thief_card.set_sequence(2);
+  thief_card.set_encryption_key(BoxKey::Generate().public_key);
+  thief_card.set_transport_key(BoxKey::Generate().public_key);
+  const std::string thief_path = dir.path() + "/thief.card";
+  std::ofstream(thief_path) << Armor(kCardArmorType,
+                                     SignRotatedCard(thief_card, stolen->signing(),
+                                                     stolen->signed_card(), stolen->signing()));
+  auto r = b.Cli({"peer", "add", thief_path, "--fingerprint", a.fingerprint()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;  // it chains: the partner cannot tell
+  EXPECT_EQ(PeerCardSequence(b, "victim"), 2u);
+
+  a.Start();
+  b.Start();
+  r = a.Cli({"keys", "rotate", "--identity"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string card_path = dir.path() + "/victim-2.card";
+  std::ofstream(card_path) << a.Cli({"id", "export"}).out;
+  r = b.Cli({"peer", "add", card_path, "--fingerprint", a.fingerprint()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("moved to its pre-committed key"), std::string::npos) << r.out;
+  // The thief cannot put its card back.
+  r = b.Cli({"peer", "add", thief_path, "--fingerprint", a.fingerprint()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("does not chain to the card trusted for it"), std::string::npos) << r.err;
+
+  const std::string to_b = a.Send({"--to", "partner", "--subject", "s", "--body", "recovered"});
+  const std::string to_a = b.Send({"--to", "victim", "--subject", "s", "--body", "welcome back"});
+  EXPECT_TRUE(a.WaitOutboxState(to_b, "delivered")) << a.Log() << b.Log();
+  EXPECT_TRUE(b.WaitOutboxState(to_a, "delivered")) << a.Log() << b.Log();
 }
 
 }  // namespace

@@ -281,6 +281,39 @@ TEST(RotationTest, CheckCardUpdateRefusesAForkFromARetiredKey) {
                 Code::kUnauthenticated);
 }
 
+// Pre-rotation recovery: a thief of the current identity key issues
+// same-key cards with keys of its own (peers take them: they chain); the
+// owner's rotation to the committed key replaces them, whatever their
+// sequence, and the thief cannot replace the owner's card back.
+TEST(RotationTest, TheOwnersRotationToTheCommittedKeyWinsOverAThiefsCards) {
+  const Identity id1 = test::NewIdentity("fr-pnat");  // K0, commits to K1
+  const std::string t2 =
+      SignRotatedCard(NextCard(id1), id1.signing(), id1.signed_card(), id1.signing());
+  wire::Card c3 = NextCard(id1);
+  c3.set_sequence(3);
+  const std::string t3 = SignRotatedCard(c3, id1.signing(), t2, id1.signing());
+  const VerifiedCard thief2 = Verified(t2);
+  const VerifiedCard thief3 = Verified(t3);
+  ASSERT_TRUE(CheckCardUpdate(Verified(id1.signed_card()), thief3).ok());  // they chain
+
+  const Identity owner = Rotate(id1, /*new_identity=*/true);  // seq 2, K1
+  const VerifiedCard recovered = Verified(owner.signed_card());
+  for (const VerifiedCard* stolen : {&thief2, &thief3}) {
+    EXPECT_TRUE(CheckCardUpdate(*stolen, recovered).ok());
+    EXPECT_TRUE(IsRecovery(*stolen, recovered));
+    // The thief cannot take it back, neither with its old branch nor with a
+    // new same-key card chained to the first card.
+    EXPECT_FALSE(CheckCardUpdate(recovered, *stolen).ok());
+  }
+  // A plain successor is not a recovery.
+  EXPECT_FALSE(IsRecovery(Verified(id1.signed_card()), recovered));
+  // A branch that moved to a key other than the committed one never verifies
+  // (RotationTest.ThiefOfTheCurrentKeyCannotMoveToAKeyOfItsOwn), and a
+  // same-key sibling of the trusted card is no recovery.
+  const Identity other = Rotate(id1, /*new_identity=*/false);
+  EXPECT_FALSE(CheckCardUpdate(thief2, Verified(other.signed_card())).ok());
+}
+
 class RotationKeystoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
