@@ -30,12 +30,8 @@ int EnvInt(const char* name, int fallback) {
 class CaseTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (Node* n : {&a, &b, &c}) {
-      for (Node* m : {&a, &b, &c}) {
-        if (n != m) n->Trust(*m);
-      }
-      n->WriteConfig(kFastSync);
-    }
+    TrustEachOther({&a, &b, &c});
+    for (Node* n : {&a, &b, &c}) n->WriteConfig(kFastSync);
   }
   std::string Create(const std::string& members) {
     auto r = a.Cli({"case", "create", "Operation Harbour", "--members", members, "--json"});

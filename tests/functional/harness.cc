@@ -158,6 +158,14 @@ void Node::Trust(const Node& other) const {
   if (r.exit_code != 0) throw std::runtime_error("peer add failed: " + r.err);
 }
 
+void TrustEachOther(const std::vector<Node*>& nodes) {
+  for (Node* x : nodes) {
+    for (Node* y : nodes) {
+      if (x != y) x->Trust(*y);
+    }
+  }
+}
+
 void Node::Start(const std::vector<std::string>& extra_args) {
   const pid_t pid = ::fork();
   if (pid == 0) {

@@ -99,4 +99,7 @@ class Node {
   pid_t pid_ = -1;
 };
 
+// Every node adds every other's card (the card exchange, done for a test).
+void TrustEachOther(const std::vector<Node*>& nodes);
+
 }  // namespace rogatory::test

@@ -43,11 +43,7 @@ TEST(RotationFunctionalTest, RotationWithMessagesInFlightLosesNothingAndAnOfflin
   Node a(dir.path(), "rotating");
   Node b(dir.path(), "online", "NL");
   Node c(dir.path(), "offline", "DE");
-  for (Node* x : {&a, &b, &c}) {
-    for (Node* y : {&a, &b, &c}) {
-      if (x != y) x->Trust(*y);
-    }
-  }
+  TrustEachOther({&a, &b, &c});
   const std::string fingerprint = a.fingerprint();
   a.Start();
   b.Start();
@@ -198,11 +194,7 @@ TEST(RotationFunctionalTest, ASelfRevocationReachesEveryPeerAndBundlesCarryIt) {
   Node a(dir.path(), "compromised");
   Node b(dir.path(), "partner", "NL");
   Node c(dir.path(), "away", "DE");
-  for (Node* x : {&a, &b, &c}) {
-    for (Node* y : {&a, &b, &c}) {
-      if (x != y) x->Trust(*y);
-    }
-  }
+  TrustEachOther({&a, &b, &c});
   a.Start();
   b.Start();
   c.Start();
