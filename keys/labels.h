@@ -20,5 +20,6 @@ inline constexpr char kRestore[] = "rogatory/restore/v1";
 inline constexpr char kCaseEntry[] = "rogatory/case-entry/v1";
 inline constexpr char kAttachmentChunk[] = "rogatory/attachment-chunk/v1";
 inline constexpr char kBundle[] = "rogatory/bundle/v1";
+inline constexpr char kDirectory[] = "rogatory/directory/v1";
 
 }  // namespace rogatory::labels

@@ -292,6 +292,20 @@ CREATE TABLE revocations(
 ) WITHOUT ROWID;
 )sql";
 
+// v9: directory authorities (`directory trust`) and the last directory
+// imported from each (no rollback to an older one).
+constexpr const char* kSchemaV9 = R"sql(
+CREATE TABLE directory_authorities(
+  fingerprint BLOB PRIMARY KEY,
+  node_id TEXT NOT NULL,
+  card BLOB NOT NULL,
+  trusted_at INTEGER NOT NULL,
+  sequence INTEGER NOT NULL DEFAULT 0,
+  directory_sha256 BLOB,
+  imported_at INTEGER
+) WITHOUT ROWID;
+)sql";
+
 // States after which nothing more happens to a request (request.h IsFinal).
 #define REQUEST_OPEN "state NOT IN ('executed','partially_executed','refused','withdrawn','expired')"
 
@@ -409,6 +423,7 @@ Status Store::Migrate() {
       if (version < 6) db_->exec(kSchemaV6);
       if (version < 7) db_->exec(kSchemaV7);
       if (version < 8) db_->exec(kSchemaV8);
+      if (version < 9) db_->exec(kSchemaV9);
       db_->exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '" +
                 std::to_string(kSchemaVersion) + "')");
       db_->exec("COMMIT");
@@ -511,7 +526,10 @@ Status Store::AddPeer(const PeerRow& p, bool replace_branch) {
         "card_sequence=excluded.card_sequence, authority=excluded.authority, "
         "country=excluded.country, signing_key=excluded.signing_key, "
         "encryption_key=excluded.encryption_key, "
-        "transport_key=excluded.transport_key, endpoint=excluded.endpoint");
+        "transport_key=excluded.transport_key, endpoint=excluded.endpoint, "
+        // `peer add` pins by hand a peer a directory brought; a directory
+        // never changes the source of a hand-pinned one (node/directory.h).
+        "source=CASE WHEN excluded.source='manual' THEN 'manual' ELSE source END");
     q.bind(1, p.node_id);
     BindBlob(q, 2, p.fingerprint);
     BindBlob(q, 3, p.card);
@@ -569,6 +587,67 @@ Result<bool> Store::NoteOwnCard(uint64_t sequence, uint64_t first_sequence) {
     set.bind(1, std::to_string(sequence));
     set.exec();
     return recorded.has_value();
+  });
+}
+
+Status Store::SetPeerSource(const std::string& node_id, const std::string& source) {
+  return Run("set peer source", [&]() -> Status {
+    auto& q = Prepare("UPDATE peers SET source=?2 WHERE node_id=?1");
+    q.bind(1, node_id);
+    q.bind(2, source);
+    if (q.exec() == 0) return MakeError(Code::kNotFound, "no peer '" + node_id + "' in the roster");
+    return {};
+  });
+}
+
+Status Store::PutDirectoryAuthority(const DirectoryAuthorityRow& row) {
+  return Run("trust directory authority", [&]() -> Status {
+    auto& q = Prepare(
+        "INSERT INTO directory_authorities(fingerprint, node_id, card, trusted_at) "
+        "VALUES(?1,?2,?3,?4) ON CONFLICT(fingerprint) DO UPDATE SET "
+        "node_id=excluded.node_id, card=excluded.card");
+    BindBlob(q, 1, row.fingerprint);
+    q.bind(2, row.node_id);
+    BindBlob(q, 3, row.card);
+    q.bind(4, static_cast<int64_t>(row.trusted_at));
+    q.exec();
+    return {};
+  });
+}
+
+Result<std::vector<DirectoryAuthorityRow>> Store::DirectoryAuthorities() {
+  return Run("list directory authorities", [&]() -> Result<std::vector<DirectoryAuthorityRow>> {
+    auto& q = Prepare(
+        "SELECT fingerprint, node_id, card, trusted_at, sequence, directory_sha256, imported_at "
+        "FROM directory_authorities ORDER BY node_id");
+    std::vector<DirectoryAuthorityRow> out;
+    while (q.executeStep()) {
+      DirectoryAuthorityRow r;
+      r.fingerprint = Blob(q.getColumn(0));
+      r.node_id = q.getColumn(1).getString();
+      r.card = Blob(q.getColumn(2));
+      r.trusted_at = q.getColumn(3).getInt64();
+      r.sequence = static_cast<uint64_t>(q.getColumn(4).getInt64());
+      r.directory_sha256 = Blob(q.getColumn(5));
+      if (!q.getColumn(6).isNull()) r.imported_at = q.getColumn(6).getInt64();
+      out.push_back(std::move(r));
+    }
+    return out;
+  });
+}
+
+Status Store::RecordDirectoryImport(const std::string& fingerprint, uint64_t sequence,
+                                    const std::string& sha256, int64_t at) {
+  return Run("record directory import", [&]() -> Status {
+    auto& q = Prepare(
+        "UPDATE directory_authorities SET sequence=?2, directory_sha256=?3, imported_at=?4 "
+        "WHERE fingerprint=?1");
+    BindBlob(q, 1, fingerprint);
+    q.bind(2, static_cast<int64_t>(sequence));
+    BindBlob(q, 3, sha256);
+    q.bind(4, static_cast<int64_t>(at));
+    if (q.exec() == 0) return MakeError(Code::kNotFound, "directory authority is not trusted");
+    return {};
   });
 }
 

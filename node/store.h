@@ -22,7 +22,7 @@ class Statement;
 
 namespace rogatory {
 
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 
 struct PeerRow;
 struct VerifiedCard;
@@ -39,9 +39,23 @@ struct PeerRow {
   std::string encryption_key;
   std::string transport_key;
   std::string endpoint;
-  std::string source;       // "manual"
+  // "manual" (pinned by hand with `peer add`), or "directory:" and the
+  // directory authority's fingerprint text (node/directory.h).
+  std::string source;
   int64_t added_at = 0;
   std::optional<int64_t> revoked_at;
+};
+
+// A directory authority pinned with `directory trust`, and the last
+// directory imported from it.
+struct DirectoryAuthorityRow {
+  std::string fingerprint;  // raw 20 bytes
+  std::string node_id;
+  std::string card;         // serialized SignedCard
+  int64_t trusted_at = 0;
+  uint64_t sequence = 0;             // 0: no directory imported yet
+  std::string directory_sha256;      // of the last imported SignedDirectory
+  std::optional<int64_t> imported_at;
 };
 
 // Header fields kept in clear columns for listing (the envelope stays sealed).
@@ -265,6 +279,17 @@ class Store {
   // kAlreadyExists if it was revoked already.
   Status RevokePeer(const std::string& node_id, int64_t at_us);
   Result<std::vector<PeerRow>> ListPeers();
+  // Sets where a peer's trust comes from (`peer add` of a card a directory
+  // brought pins it by hand).
+  Status SetPeerSource(const std::string& node_id, const std::string& source);
+
+  // ---- directory authorities (node/directory.h)
+  // Pins an authority, or replaces its card (a rotation), keeping what was
+  // imported from it.
+  Status PutDirectoryAuthority(const DirectoryAuthorityRow& row);
+  Result<std::vector<DirectoryAuthorityRow>> DirectoryAuthorities();
+  Status RecordDirectoryImport(const std::string& fingerprint, uint64_t sequence,
+                               const std::string& sha256, int64_t at);
 
   // ---- this node's card at its peers (key rotation)
   // Records this node's current card sequence. When it is higher than the

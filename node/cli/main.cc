@@ -25,6 +25,7 @@
 #include "keys/bundle.h"
 #include "keys/card.h"
 #include "keys/crypto.h"
+#include "keys/directory.h"
 #include "keys/file.h"
 #include "keys/fingerprint.h"
 #include "keys/envelope.h"
@@ -36,6 +37,7 @@
 #include "node/clock.h"
 #include "node/config.h"
 #include "node/control_client.h"
+#include "node/directory.h"
 #include "node/home.h"
 #include "node/request.h"
 #include "node/store.h"
@@ -779,6 +781,14 @@ int RunPeerAdd(const Home& home, const std::string& file, const std::string& fp_
   if (!peers.ok()) return Fail(peers.error());
   bool recovery = false;
   for (const auto& p : *peers) {
+    if (p.fingerprint == card->fingerprint && p.card == card->signed_bytes &&
+        p.source != "manual") {
+      // The card a directory brought, now checked and pinned by hand.
+      if (auto s = (*store)->SetPeerSource(p.node_id, "manual"); !s.ok()) return Fail(s.error());
+      std::cout << "pinned peer " << p.node_id << " " << FingerprintText(p.fingerprint)
+                << " by hand (it came from a directory)\n";
+      return kExitOk;
+    }
     if (p.fingerprint != card->fingerprint || p.card == card->signed_bytes) continue;
     auto trusted = VerifyCard(p.card);
     auto chained = trusted.ok() ? CheckCardUpdate(*trusted, *card) : Status{trusted.error()};
@@ -847,6 +857,24 @@ int RunPeerList(const Home& home, bool json) {
   if (!store.ok()) return Fail(store.error());
   auto peers = (*store)->ListPeers();
   if (!peers.ok()) return Fail(peers.error());
+  auto authorities = (*store)->DirectoryAuthorities();
+  if (!authorities.ok()) return Fail(authorities.error());
+  // Where each peer's trust comes from: pinned by hand, or a directory.
+  std::map<std::string, std::string> authority_ids;
+  for (const auto& a : *authorities) authority_ids[a.fingerprint] = a.node_id;
+  auto directory_of = [&](const PeerRow& p) -> nlohmann::ordered_json {
+    const std::string fp = DirectorySourceAuthority(p.source);
+    if (fp.empty()) return nullptr;
+    auto it = authority_ids.find(fp);
+    return {{"id", it != authority_ids.end() ? it->second : ""},
+            {"fingerprint", FingerprintText(fp)}};
+  };
+  auto source_text = [&](const PeerRow& p) {
+    auto d = directory_of(p);
+    if (d.is_null()) return std::string(p.source == "manual" ? "by-hand" : p.source);
+    return "directory:" + (d["id"].get<std::string>().empty() ? d["fingerprint"].get<std::string>()
+                                                              : d["id"].get<std::string>());
+  };
   if (json) {
     auto arr = nlohmann::ordered_json::array();
     for (const auto& p : *peers) {
@@ -856,7 +884,9 @@ int RunPeerList(const Home& home, bool json) {
                      {"country", p.country},
                      {"endpoint", p.endpoint},
                      {"card_sequence", p.card_sequence},
-                     {"source", p.source},
+                     {"source", DirectorySourceAuthority(p.source).empty() ? p.source
+                                                                           : "directory"},
+                     {"directory", directory_of(p)},
                      {"added_at", Rfc3339(p.added_at)},
                      {"revoked", p.revoked_at.has_value()},
                      {"revoked_at", p.revoked_at ? nlohmann::ordered_json(Rfc3339(*p.revoked_at))
@@ -868,8 +898,280 @@ int RunPeerList(const Home& home, bool json) {
   } else {
     for (const auto& p : *peers) {
       std::cout << p.node_id << "  " << FingerprintText(p.fingerprint) << "  " << p.country
-                << "  " << p.authority << "  " << p.endpoint
+                << "  " << p.authority << "  " << p.endpoint << "  " << source_text(p)
                 << (p.revoked_at ? "  REVOKED" : "") << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------- directory
+// Signed directories (docs/protocol.md 26). A directory authority is a
+// Rogatory identity (a home made with `init`; it need not run a daemon):
+// `directory build` signs with its key, operators pin its fingerprint with
+// `directory trust` and apply its directories with `directory import`.
+
+int RunDirectoryBuild(const Home& home, const std::string& pass_file, uint64_t sequence,
+                      const std::vector<std::string>& card_files,
+                      const std::vector<std::string>& removals, const std::string& out,
+                      bool force) {
+  if (sequence == 0) return Fail("--sequence must be 1 or more", {}, kExitUsage);
+  std::optional<SecretBytes> passphrase;
+  auto id = UnlockKeystore(home, pass_file, &passphrase);
+  if (!id.ok()) return Fail(id.error());
+  wire::Directory d;
+  d.set_version(1);
+  d.set_authority_card(id->signed_card());
+  d.set_sequence(sequence);
+  d.set_issued_at(SystemClock().NowMicros());
+  std::vector<std::string> listed;
+  for (const auto& file : card_files) {
+    auto text = ReadFile(file, "card file");
+    if (!text.ok()) return Fail(text.error());
+    auto card = VerifyArmoredCard(*text);
+    if (!card.ok()) {
+      return Fail("card " + file + " is not valid: " + card.error().message, {}, kExitVerify);
+    }
+    auto* e = d.add_entries();
+    e->set_fingerprint(card->fingerprint);
+    e->set_card(card->signed_bytes);
+    listed.push_back(card->fingerprint);
+  }
+  for (const auto& r : removals) {
+    const auto eq = r.find('=');
+    auto fp = ParseFingerprint(r.substr(0, eq));
+    if (!fp.ok()) return Fail("--remove " + r + ": " + fp.error().message, {}, kExitUsage);
+    auto* rm = d.add_removals();
+    rm->set_fingerprint(*fp);
+    rm->set_revoked_at(d.issued_at());
+    if (eq != std::string::npos) rm->set_reason(r.substr(eq + 1));
+    listed.push_back(*fp);
+  }
+  // The nodes' own revocations this home holds (the authority runs a node
+  // that received them), so every importer applies them too.
+  if (auto store = Store::Open(home.store()); store.ok()) {
+    for (const auto& fp : listed) {
+      auto held = (*store)->Revocations(fp);
+      if (held.ok()) {
+        for (auto& r : *held) d.add_revocations(std::move(r));
+      }
+    }
+  }
+  const std::string signed_dir = SignDirectory(d, id->signing());
+  auto check = VerifyDirectory(signed_dir);  // duplicates, listed-and-removed
+  if (!check.ok()) return Fail(check.error(), kExitUsage);
+  if (auto s = WriteFile(out, Armor(kDirectoryArmorType, signed_dir), force); !s.ok()) {
+    return Fail(s.error());
+  }
+  std::cerr << "signed directory " << sequence << " of " << id->card().node_id() << " ("
+            << FingerprintText(id->fingerprint()) << "): " << d.entries_size() << " card(s), "
+            << d.removals_size() << " removal(s), " << d.revocations_size()
+            << " revocation(s)" << (out == "-" ? "" : " to " + out) << "\n";
+  return kExitOk;
+}
+
+int RunDirectoryShow(const std::string& file, bool json) {
+  auto text = ReadFile(file, "directory file");
+  if (!text.ok()) return Fail(text.error());
+  auto dir = VerifyArmoredDirectory(*text);
+  if (!dir.ok()) return Fail("directory " + file + " is not valid: " + dir.error().message, {},
+                             kExitVerify);
+  const auto& d = dir->directory;
+  if (json) {
+    nlohmann::ordered_json j;
+    j["authority"] = {{"id", dir->authority.card.node_id()},
+                      {"fingerprint", FingerprintText(dir->authority.fingerprint)},
+                      {"name", dir->authority.card.authority()},
+                      {"country", dir->authority.card.country()}};
+    j["sequence"] = d.sequence();
+    j["issued_at"] = Rfc3339(d.issued_at());
+    auto entries = nlohmann::ordered_json::array();
+    for (const auto& c : dir->cards) {
+      entries.push_back({{"id", c.card.node_id()},
+                         {"fingerprint", FingerprintText(c.fingerprint)},
+                         {"authority", c.card.authority()},
+                         {"country", c.card.country()},
+                         {"endpoint", c.card.endpoints().empty() ? "" : c.card.endpoints(0)},
+                         {"card_sequence", c.card.sequence()}});
+    }
+    j["entries"] = entries;
+    auto removals = nlohmann::ordered_json::array();
+    for (const auto& r : d.removals()) {
+      removals.push_back({{"fingerprint", FingerprintText(r.fingerprint())},
+                          {"revoked_at", Rfc3339(r.revoked_at())},
+                          {"reason", r.reason()}});
+    }
+    j["removals"] = removals;
+    j["revocations"] = d.revocations_size();
+    PrintJson(j);
+    return kExitOk;
+  }
+  std::cout << "directory " << d.sequence() << " of " << dir->authority.card.node_id() << " ("
+            << dir->authority.card.authority() << ", " << dir->authority.card.country()
+            << ") " << FingerprintText(dir->authority.fingerprint) << ", issued "
+            << Rfc3339(d.issued_at()) << "\n";
+  for (const auto& c : dir->cards) {
+    std::cout << "  " << c.card.node_id() << "  " << FingerprintText(c.fingerprint) << "  "
+              << c.card.country() << "  " << c.card.authority() << "\n";
+  }
+  for (const auto& r : d.removals()) {
+    std::cout << "  removed " << FingerprintText(r.fingerprint())
+              << (r.reason().empty() ? "" : " (" + r.reason() + ")") << "\n";
+  }
+  if (d.revocations_size() > 0) {
+    std::cout << "  " << d.revocations_size() << " signed self-revocation(s)\n";
+  }
+  std::cout << "signature checked against the card it carries; whether you trust "
+            << dir->authority.card.node_id() << " is 'rogatory directory trust'\n";
+  return kExitOk;
+}
+
+int RunDirectoryTrust(const Home& home, const std::string& file, const std::string& fp_text) {
+  if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
+  auto want = ParseFingerprint(fp_text);
+  if (!want.ok()) return Fail(want.error(), kExitUsage);
+  auto text = ReadFile(file, "card or directory file");
+  if (!text.ok()) return Fail(text.error());
+  // The authority's card, or a directory it signed (which carries it).
+  Result<VerifiedCard> card = MakeError(Code::kInvalidArgument, "");
+  if (text->find("-----BEGIN ROGATORY " + std::string(kDirectoryArmorType) + "-----") == 0) {
+    auto dir = VerifyArmoredDirectory(*text);
+    card = dir.ok() ? Result<VerifiedCard>(std::move(dir->authority))
+                    : Result<VerifiedCard>(dir.error());
+  } else {
+    card = VerifyArmoredCard(*text);
+  }
+  if (!card.ok()) {
+    return Fail(file + " is not a valid card or directory: " + card.error().message, {},
+                kExitVerify);
+  }
+  if (card->fingerprint != *want) {
+    return Fail("directory authority " + card->card.node_id() + " in " + file +
+                    " has fingerprint " + FingerprintText(card->fingerprint) + ", not the " +
+                    FingerprintText(*want) + " you were given",
+                "do not trust it: ask the authority, over another channel, which is right",
+                kExitVerify);
+  }
+  const int64_t now = SystemClock().NowMicros();
+  if (card->card.valid_until() < now) {
+    return Fail("the card of " + card->card.node_id() + " expired on " +
+                    Rfc3339(card->card.valid_until()),
+                "ask the authority for a current card");
+  }
+  auto store = Store::Open(home.store());
+  if (!store.ok()) return Fail(store.error());
+  auto fresh = TrustDirectoryAuthority(**store, *card, now);
+  if (!fresh.ok()) return Fail(fresh.error(), kExitVerify);
+  std::cout << (*fresh ? "trusted" : "already trusted") << " directory authority "
+            << card->card.node_id() << " (" << card->card.authority() << ", "
+            << card->card.country() << ") " << FingerprintText(card->fingerprint) << "\n";
+  return kExitOk;
+}
+
+int RunDirectoryImport(const Home& home, const std::string& file, bool json) {
+  auto own = OwnCard(home);
+  if (!own.ok()) return Fail(own.error());
+  auto text = ReadFile(file, "directory file");
+  if (!text.ok()) return Fail(text.error());
+  auto dir = VerifyArmoredDirectory(*text);
+  if (!dir.ok()) return Fail("directory " + file + " is not valid: " + dir.error().message, {},
+                             kExitVerify);
+  auto store = Store::Open(home.store());
+  if (!store.ok()) return Fail(store.error());
+  auto report = ImportDirectory(**store, *dir, own->fingerprint, SystemClock().NowMicros());
+  if (!report.ok()) {
+    return Fail(report.error(),
+                report.error().code == Code::kUnauthenticated ? kExitVerify : kExitError);
+  }
+  const auto& r = *report;
+  using Lines = std::vector<DirectoryImportReport::Line>;
+  if (json) {
+    auto lines = [](const Lines& v) {
+      auto a = nlohmann::ordered_json::array();
+      for (const auto& l : v) {
+        a.push_back({{"id", l.node_id},
+                     {"fingerprint", FingerprintText(l.fingerprint)},
+                     {"detail", l.detail}});
+      }
+      return a;
+    };
+    nlohmann::ordered_json j;
+    j["authority"] = {{"id", r.authority}, {"fingerprint", FingerprintText(r.fingerprint)}};
+    j["sequence"] = r.sequence;
+    j["already_imported"] = r.already_imported;
+    j["authority_rotated"] = r.authority_rotated;
+    j["added"] = lines(r.added);
+    j["updated"] = lines(r.updated);
+    j["unchanged"] = lines(r.unchanged);
+    j["kept"] = lines(r.kept);
+    j["refused"] = lines(r.refused);
+    j["revoked"] = lines(r.revoked);
+    j["unlisted"] = lines(r.unlisted);
+    PrintJson(j);
+    return kExitOk;
+  }
+  if (r.already_imported) {
+    std::cout << "directory " << r.sequence << " of " << r.authority
+              << " was imported already: nothing changed\n";
+    return kExitOk;
+  }
+  std::cout << "imported directory " << r.sequence << " of " << r.authority << " ("
+            << FingerprintText(r.fingerprint) << "): " << r.added.size() << " added, "
+            << r.updated.size() << " updated, " << r.unchanged.size() << " unchanged, "
+            << r.kept.size() << " kept, " << r.refused.size() << " refused, " << r.revoked.size()
+            << " revoked\n";
+  if (r.authority_rotated) {
+    std::cout << "  the authority's card was replaced by its rotation the directory carries\n";
+  }
+  auto print = [](const char* what, const Lines& v) {
+    for (const auto& l : v) {
+      std::cout << "  " << what << " " << l.node_id << " " << FingerprintText(l.fingerprint)
+                << (l.detail.empty() ? "" : ": " + l.detail) << "\n";
+    }
+  };
+  print("updated", r.updated);
+  print("kept", r.kept);
+  print("refused", r.refused);
+  print("revoked", r.revoked);
+  print("unlisted", r.unlisted);
+  return kExitOk;
+}
+
+int RunDirectoryList(const Home& home, bool json) {
+  if (auto s = home.CheckExists(); !s.ok()) return Fail(s.error());
+  auto store = Store::Open(home.store());
+  if (!store.ok()) return Fail(store.error());
+  auto authorities = (*store)->DirectoryAuthorities();
+  auto peers = (*store)->ListPeers();
+  if (!authorities.ok()) return Fail(authorities.error());
+  if (!peers.ok()) return Fail(peers.error());
+  auto count = [&](const std::string& fp) {
+    const std::string source = DirectorySource(fp);
+    return std::count_if(peers->begin(), peers->end(),
+                         [&](const PeerRow& p) { return p.source == source; });
+  };
+  if (json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (const auto& a : *authorities) {
+      arr.push_back({{"id", a.node_id},
+                     {"fingerprint", FingerprintText(a.fingerprint)},
+                     {"trusted_at", Rfc3339(a.trusted_at)},
+                     {"sequence", a.sequence},
+                     {"imported_at", a.imported_at ? nlohmann::ordered_json(Rfc3339(*a.imported_at))
+                                                   : nlohmann::ordered_json(nullptr)},
+                     {"peers", count(a.fingerprint)}});
+    }
+    PrintJson(arr);
+  } else if (authorities->empty()) {
+    std::cout << "no directory authorities: pin one with 'rogatory directory trust FILE "
+                 "--fingerprint FP'\n";
+  } else {
+    for (const auto& a : *authorities) {
+      std::cout << a.node_id << "  " << FingerprintText(a.fingerprint) << "  "
+                << (a.imported_at ? "directory " + std::to_string(a.sequence) + " imported " +
+                                        Rfc3339(*a.imported_at)
+                                  : std::string("no directory imported yet"))
+                << "  " << count(a.fingerprint) << " peer(s)\n";
     }
   }
   return kExitOk;
@@ -1425,6 +1727,56 @@ int Main(int argc, char** argv) {
   keys_rotate->callback([&] {
     exit_code = RunKeysRotate(home(), old_passphrase_file, rotate_identity, rotate_valid_for,
                               rotate_json);
+  });
+
+  auto* directory_cmd = app.add_subcommand(
+      "directory", "signed directories of partner cards, published by an authority you trust");
+  directory_cmd->require_subcommand(1);
+  directory_cmd->fallthrough();
+  std::string directory_file, directory_out, directory_pass;
+  std::vector<std::string> directory_cards, directory_removals;
+  uint64_t directory_sequence = 0;
+  bool directory_force = false;
+  auto* directory_trust = directory_cmd->add_subcommand(
+      "trust", "pin a directory authority after checking its fingerprint");
+  directory_trust->add_option("FILE", directory_file,
+                              "the authority's card, or a directory it signed")->required();
+  directory_trust->add_option("--fingerprint", fingerprint,
+                              "the authority's fingerprint, as it gave it to you over another "
+                              "channel")->required();
+  directory_trust->callback(
+      [&] { exit_code = RunDirectoryTrust(home(), directory_file, fingerprint); });
+  auto* directory_import = directory_cmd->add_subcommand(
+      "import", "verify a signed directory and apply its cards and revocations to the roster");
+  directory_import->add_option("FILE", directory_file, "armored directory file")->required();
+  directory_import->add_flag("--json", json, "print JSON");
+  directory_import->callback(
+      [&] { exit_code = RunDirectoryImport(home(), directory_file, json); });
+  auto* directory_list = directory_cmd->add_subcommand(
+      "list", "trusted directory authorities and what was imported from each");
+  directory_list->add_flag("--json", json, "print JSON");
+  directory_list->callback([&] { exit_code = RunDirectoryList(home(), json); });
+  auto* directory_show = directory_cmd->add_subcommand(
+      "show", "a directory file's authority and entries (its signature checked)");
+  directory_show->add_option("FILE", directory_file, "armored directory file")->required();
+  directory_show->add_flag("--json", json, "print JSON");
+  directory_show->callback([&] { exit_code = RunDirectoryShow(directory_file, json); });
+  auto* directory_build = directory_cmd->add_subcommand(
+      "build", "sign a directory of card files with this home's identity key (the authority)");
+  directory_build->add_option("CARD_FILE", directory_cards, "armored card files to list");
+  directory_build->add_option("--sequence", directory_sequence,
+                              "this directory's number: higher than the last one published")
+      ->required();
+  directory_build->add_option("--remove", directory_removals,
+                              "FP[=REASON]: withdraw a node listed before (repeatable)");
+  directory_build->add_option("-o,--output", directory_out, "file to write (- for stdout)")
+      ->required();
+  directory_build->add_flag("--force", directory_force, "overwrite the output file");
+  directory_build->add_option("--passphrase-file", directory_pass,
+                              "the keystore passphrase (first line; mode 0600)");
+  directory_build->callback([&] {
+    exit_code = RunDirectoryBuild(home(), directory_pass, directory_sequence, directory_cards,
+                                  directory_removals, directory_out, directory_force);
   });
 
   std::string backup_out;

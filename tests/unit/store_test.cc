@@ -158,6 +158,7 @@ TEST_F(StoreTest, MigratesAVersion1StoreAndKeepsItsDedupRecords) {
             "DROP TABLE cosignatures; DROP TABLE peer_heads; DROP TABLE equivocations; "
             "DROP TABLE restore_statements; DROP TABLE case_entries; DROP TABLE case_pending; "
             "DROP TABLE case_reports; DROP TABLE card_acks; DROP TABLE revocations; "
+            "DROP TABLE directory_authorities; "
             "UPDATE meta SET value='1' WHERE key='schema_version'");
   }
   auto s = Store::Open(path);
@@ -215,7 +216,7 @@ TEST_F(StoreTest, MigratesAVersion5AuditLogAndIndexesItsMessageIds) {
     db.exec("DROP INDEX audit_log_by_message; ALTER TABLE audit_log DROP COLUMN message_id; "
             "DROP TABLE cosignatures; DROP TABLE peer_heads; DROP TABLE equivocations; "
             "DROP TABLE restore_statements; DROP TABLE case_entries; DROP TABLE case_pending; "
-            "DROP TABLE case_reports; DROP TABLE card_acks; DROP TABLE revocations; UPDATE meta SET value='5' WHERE key='schema_version'");
+            "DROP TABLE case_reports; DROP TABLE card_acks; DROP TABLE revocations; DROP TABLE directory_authorities; UPDATE meta SET value='5' WHERE key='schema_version'");
   }
   auto s = Store::Open(path);
   ASSERT_TRUE(s.ok()) << s.error().message;
