@@ -121,6 +121,9 @@ Result<NodeConfig> ParseConfig(std::string_view text, std::string_view source) {
   get_int("transport", "heartbeat_ivl_ms", &hb, 100, 600000, 1);
   get_int("transport", "heartbeat_timeout_ms", &hbt, 100, 600000, 1);
   get_bool("transport", "connect_all", &cfg.connect_all);
+  int64_t idle_s = cfg.idle_close_ms / 1000;
+  get_int("transport", "idle_close_s", &idle_s, 0, 86400 * 7, 1);
+  cfg.idle_close_ms = idle_s * 1000;
   get_str("transport", "socks_proxy", &cfg.socks_proxy);
   cfg.heartbeat_ivl_ms = static_cast<int>(hb);
   cfg.heartbeat_timeout_ms = static_cast<int>(hbt);
@@ -199,6 +202,8 @@ std::string DefaultConfigText(const std::string& node_id, const std::string& lis
          "# handshake_timeout_ms = 10000    # close connections that do not finish CURVE by then\n"
          "# connect_all = false             # keep a connection open to every peer, so they\n"
          "#                                 # can deliver over it (listen port unreachable)\n"
+         "# idle_close_s = 120              # close a connection idle this long (0: never);\n"
+         "#                                 # it opens again when there is something to send\n"
          "# socks_proxy = \"127.0.0.1:1080\"  # SOCKS5 proxy for outbound connections\n";
 }
 

@@ -42,6 +42,13 @@ struct NodeConfig {
   // Open a connection to every roster peer at start and keep it, so peers
   // can deliver over it (for a node whose listen port they cannot reach).
   bool connect_all = false;
+  // [transport] idle_close_s: a connection this node opened is closed when
+  // no work (deliveries, receipts, attachments, case entries, cards) went
+  // either way over it for this long and nothing is in flight; it opens
+  // again when there is something to send. Background traffic (tree heads,
+  // case log comparison, hellos) does not keep it open. 0: never (also with
+  // connect_all).
+  int64_t idle_close_ms = 120'000;
   // host:port of a SOCKS5 proxy for outbound connections (ZMQ_SOCKS_PROXY).
   std::string socks_proxy;
 };

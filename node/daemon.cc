@@ -114,7 +114,25 @@ struct Outgoing {
   std::string peer_fp;     // dealer sends
   Lane lane = Lane::kBulk;
   std::string bytes;
+  bool background = false;  // IsBackground: opens no connection, keeps none open
 };
+
+// Frames that keep no connection open and open none (transport.idle_close_s):
+// the periodic comparison of tree heads and case logs, and hellos. The
+// rest is work: deliveries, receipts, refusals, attachments, case entries,
+// cards, revocations.
+bool IsBackground(const wire::Frame& f) {
+  switch (f.body_case()) {
+    case wire::Frame::kHello:
+    case wire::Frame::kHeadRequest:
+    case wire::Frame::kHeadReply:
+    case wire::Frame::kCosign:
+    case wire::Frame::kCaseSync:
+      return true;
+    default:
+      return false;
+  }
+}
 
 using DealerKey = std::pair<std::string, Lane>;  // (peer fingerprint, lane)
 
@@ -210,6 +228,9 @@ class DaemonImpl {
   std::map<std::string, int64_t> last_card_push_ms;
   // Peers whose DEALER never came up, and how often (DialKey).
   std::map<std::string, size_t> dial_attempt;
+  // When work last went either way with a peer we hold DEALERs to
+  // (monotonic ms): idle ones are closed (CloseIdleConnections).
+  std::map<std::string, int64_t> last_work_ms;
   // Set when the daemon cannot go on (no listening socket): the loop stops.
   std::optional<Error> fatal;
   // Connections (ROUTER ids) made with a peer's earlier transport key that
@@ -745,7 +766,9 @@ class DaemonImpl {
 
   void SendNow(const Outgoing& o) {
     if (o.any_route) {
-      if (const Peer* p = ActivePeer(o.peer_fp)) (void)SendToPeer(*p, o.lane, o.bytes);
+      if (const Peer* p = ActivePeer(o.peer_fp)) {
+        (void)SendToPeer(*p, o.lane, o.bytes, o.background);
+      }
       return;
     }
     if (o.via_router && !router.has_value()) return;
@@ -805,6 +828,7 @@ class DaemonImpl {
       return;
     }
     if (route.via_router) LearnInboundRoute(peer, route.routing_id, frame);
+    if (!IsBackground(frame)) NoteWork(peer.row.fingerprint);
     switch (frame.body_case()) {
       case wire::Frame::kDeliver: HandleDeliver(peer, frame.deliver(), route); break;
       case wire::Frame::kAck: HandleAck(peer, frame.ack()); break;
@@ -1486,6 +1510,7 @@ class DaemonImpl {
     o.any_route = true;
     o.peer_fp = peer.row.fingerprint;
     o.bytes = FrameBytes(f);
+    o.background = IsBackground(f);
     outgoing.push_back(std::move(o));
   }
 
@@ -2822,12 +2847,17 @@ class DaemonImpl {
   // Sends a frame to a peer over any authenticated connection between us
   // (SPEC 5): our own DEALER when it is connected, else the connection the
   // peer opened to our ROUTER (a peer behind an outbound-only firewall).
-  // False when neither can take it now.
-  bool SendToPeer(const Peer& peer, Lane lane, const std::string& bytes) {
-    if (TrySendOnDealer(peer, lane, bytes)) return true;
+  // False when neither can take it now. A `background` frame (IsBackground)
+  // uses a connection that is there, and opens none.
+  bool SendToPeer(const Peer& peer, Lane lane, const std::string& bytes,
+                  bool background = false) {
+    if (!background) NoteWork(peer.row.fingerprint);
+    if (TrySendOnDealer(peer, lane, bytes, background)) return true;
     // Urgent traffic whose own connection is not up yet takes the bulk one
     // rather than wait: it still goes out ahead of the normal queue.
-    if (lane == Lane::kUrgent && TrySendOnDealer(peer, Lane::kBulk, bytes)) return true;
+    if (lane == Lane::kUrgent && TrySendOnDealer(peer, Lane::kBulk, bytes, background)) {
+      return true;
+    }
     if (!router.has_value()) return false;
     auto route = inbound_route.find({peer.row.fingerprint, lane});
     if (route == inbound_route.end()) route = inbound_route.find({peer.row.fingerprint, Other(lane)});
@@ -2874,9 +2904,15 @@ class DaemonImpl {
                                                                               : Lane::kBulk;
   }
 
-  bool TrySendOnDealer(const Peer& peer, Lane lane, const std::string& bytes) {
+  bool TrySendOnDealer(const Peer& peer, Lane lane, const std::string& bytes,
+                       bool background = false) {
     const std::string& fp = peer.row.fingerprint;
-    Dealer* dealer = EnsureDealer(peer, lane);
+    Dealer* dealer = nullptr;
+    if (!background) {
+      dealer = EnsureDealer(peer, lane);
+    } else if (auto it = dealers.find({fp, lane}); it != dealers.end()) {
+      dealer = it->second.get();
+    }
     if (dealer == nullptr) return false;
     try {
       if (dealer->socket.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value()) {
@@ -2903,13 +2939,46 @@ class DaemonImpl {
     return false;
   }
 
+  void NoteWork(const std::string& fp) { last_work_ms[fp] = MonotonicMillis(); }
+
+  // Connections on demand: the DEALERs to a peer are closed when they are
+  // up, no work went either way for transport.idle_close_s, nothing is in
+  // flight to the peer and no attachment is arriving from it. The next
+  // frame of work opens them again. One that is not up is kept: it holds
+  // what was to be sent (a case entry to a member offline) until the peer
+  // is back. The peer's connections to us are its own to close.
+  void CloseIdleConnections(int64_t now_ms) {
+    if (cfg.idle_close_ms <= 0 || cfg.connect_all) return;
+    std::set<std::string> idle;
+    for (const auto& [key, d] : dealers) {
+      const std::string& fp = key.first;
+      auto work = last_work_ms.find(fp);
+      if (d->connected && (work == last_work_ms.end() || now_ms - work->second >= cfg.idle_close_ms)) {
+        idle.insert(fp);
+      }
+    }
+    for (const auto& fp : idle) {
+      const bool busy = std::any_of(dealers.begin(), dealers.end(), [&](const auto& d) {
+        return d.first.first == fp && !d.second->connected;
+      });
+      if (busy || outbox->InFlight(fp) > 0) continue;
+      auto r = receiving.lower_bound({fp, std::string()});
+      if (r != receiving.end() && r->first.first == fp) continue;
+      dealers.erase({fp, Lane::kBulk});
+      dealers.erase({fp, Lane::kUrgent});
+      last_work_ms.erase(fp);
+      spdlog::debug("closed the idle connection to {}", NameOf(fp));
+    }
+  }
+
   // Once a second, in the durable phase (an `expired` mark is shown to
   // users): expire deliveries past expiry plus the clock allowance, and
-  // prune dedup records likewise.
+  // prune dedup records likewise; close idle connections.
   void Maintain() {
     const int64_t now_ms = MonotonicMillis();
     if (now_ms < next_expiry_ms) return;
     next_expiry_ms = now_ms + 1000;
+    CloseIdleConnections(now_ms);
     for (const auto& [fp, peer] : peers) {
       if (!peer.revoked()) PushCard(peer, /*now=*/false);
     }
@@ -3282,6 +3351,10 @@ class DaemonImpl {
       ps->set_id(peer.row.node_id);
       ps->set_fingerprint(peer.fp_text);
       ps->set_connected(IsConnected(fp, now_ms));
+      for (Lane lane : {Lane::kBulk, Lane::kUrgent}) {
+        auto d = dealers.find({fp, lane});
+        if (d != dealers.end() && d->second->connected) ps->set_outbound(true);
+      }
       ps->set_queued(d.total);
       ps->set_queued_urgent(d.by_priority[wire::PRIORITY_URGENT]);
       ps->set_queued_high(d.by_priority[wire::PRIORITY_HIGH]);

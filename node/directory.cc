@@ -57,12 +57,12 @@ Status Apply(Store& store, const VerifiedDirectory& dir, const std::string& own_
       continue;
     }
     const PeerRow& held = *it->second;
-    if (held.card == card.signed_bytes) {
-      report->unchanged.push_back(LineOf(held, ""));
-      continue;
-    }
     if (held.revoked_at) {
       report->kept.push_back(LineOf(held, "revoked here: a directory does not restore it"));
+      continue;
+    }
+    if (held.card == card.signed_bytes) {
+      report->unchanged.push_back(LineOf(held, ""));
       continue;
     }
     if (held.source == "manual") {
@@ -82,6 +82,10 @@ Status Apply(Store& store, const VerifiedDirectory& dir, const std::string& own_
       report->refused.push_back(LineOf(card, s.error().message));
       continue;
     }
+    if (card.card.valid_until() < now) {
+      report->refused.push_back(LineOf(card, "its card expired"));
+      continue;
+    }
     const bool recovery = IsRecovery(*trusted, card);
     PeerRow row = PeerRowFromCard(card, held.source, held.added_at);
     if (auto s = store.AddPeer(row, recovery); !s.ok()) {
@@ -93,6 +97,20 @@ Status Apply(Store& store, const VerifiedDirectory& dir, const std::string& own_
         LineOf(card, "card " + std::to_string(held.card_sequence) + " -> " +
                          std::to_string(card.card.sequence()) + (recovery ? " (recovery)" : "")));
   }
+
+  // The roster as the entries left it (peers added, cards updated), kept
+  // up to date as peers are revoked below.
+  ROG_ASSIGN_OR_RETURN(rows, store.ListPeers());
+  by_fp.clear();
+  for (const auto& r : rows) by_fp[r.fingerprint] = &r;
+  std::map<std::string, PeerRow> revoked_now;  // fingerprint -> row, revoked by this import
+  auto revoke = [&](const PeerRow& p, int64_t at, std::string why) -> Status {
+    if (p.revoked_at || revoked_now.count(p.fingerprint)) return {};
+    ROG_RETURN_IF_ERROR(store.RevokePeer(p.node_id, at));
+    revoked_now[p.fingerprint] = p;
+    report->revoked.push_back(LineOf(p, std::move(why)));
+    return {};
+  };
 
   // Revocations by the nodes themselves: checked against the card the
   // directory lists, else the one the roster holds.
@@ -126,12 +144,11 @@ Status Apply(Store& store, const VerifiedDirectory& dir, const std::string& own_
       ROG_ASSIGN_OR_RETURN(bool fresh, store.InsertRevocation(r.node(), r.revoked_at(), bytes));
       (void)fresh;
     }
-    if (row == by_fp.end() || row->second->revoked_at) continue;
-    ROG_RETURN_IF_ERROR(store.RevokePeer(row->second->node_id, r.revoked_at()));
-    report->revoked.push_back(LineOf(*row->second, "it revoked its own identity key" +
-                                                       (r.reason().empty()
-                                                            ? std::string()
-                                                            : " (\"" + r.reason() + "\")")));
+    if (row == by_fp.end()) continue;
+    ROG_RETURN_IF_ERROR(revoke(*row->second, r.revoked_at(),
+                               "it revoked its own identity key" +
+                                   (r.reason().empty() ? std::string()
+                                                       : " (\"" + r.reason() + "\")")));
   }
 
   // Removals by the authority: only of what it vouched for.
@@ -139,7 +156,9 @@ Status Apply(Store& store, const VerifiedDirectory& dir, const std::string& own_
   for (const auto& rm : dir.directory.removals()) {
     removed.insert(rm.fingerprint());
     auto row = by_fp.find(rm.fingerprint());
-    if (row == by_fp.end() || row->second->revoked_at) continue;
+    if (row == by_fp.end() || row->second->revoked_at || revoked_now.count(rm.fingerprint())) {
+      continue;
+    }
     const PeerRow& p = *row->second;
     if (p.source != source) {
       report->kept.push_back(LineOf(
@@ -148,15 +167,15 @@ Status Apply(Store& store, const VerifiedDirectory& dir, const std::string& own_
                  ": not revoked (peer revoke does it by hand)"));
       continue;
     }
-    ROG_RETURN_IF_ERROR(store.RevokePeer(p.node_id, rm.revoked_at()));
-    report->revoked.push_back(LineOf(
-        p, "removed by the directory" + (rm.reason().empty() ? std::string()
-                                                             : " (\"" + rm.reason() + "\")")));
+    ROG_RETURN_IF_ERROR(revoke(p, rm.revoked_at(),
+                               "removed by the directory" +
+                                   (rm.reason().empty() ? std::string()
+                                                        : " (\"" + rm.reason() + "\")")));
   }
 
   for (const auto& p : rows) {
-    if (p.source == source && !p.revoked_at && !listed.count(p.fingerprint) &&
-        !removed.count(p.fingerprint)) {
+    if (p.source == source && !p.revoked_at && !revoked_now.count(p.fingerprint) &&
+        !listed.count(p.fingerprint) && !removed.count(p.fingerprint)) {
       report->unlisted.push_back(LineOf(p, "no longer listed: kept (peer revoke removes it)"));
     }
   }
@@ -242,14 +261,21 @@ Result<DirectoryImportReport> ImportDirectory(Store& store, const VerifiedDirect
   bool rotated = false;
   if (dir.authority.signed_bytes != authority->card) {
     ROG_ASSIGN_OR_RETURN(VerifiedCard held, VerifyCard(authority->card));
-    if (!InChain(held, dir.authority)) {
-      if (auto s = CheckCardUpdate(held, dir.authority); !s.ok()) {
-        return MakeError(Code::kUnauthenticated,
-                         "directory is signed with a card of " + authority->node_id +
-                             " that does not follow the pinned one: " + s.error().message);
-      }
-      rotated = true;
+    if (InChain(held, dir.authority)) {
+      // Signed with a card the authority replaced: perhaps by a retired key.
+      return MakeError(Code::kUnauthenticated,
+                       "directory is signed with card " +
+                           std::to_string(dir.authority.card.sequence()) + " of " +
+                           authority->node_id + ", older than the pinned card " +
+                           std::to_string(held.card.sequence()) + ": refused",
+                       "import a directory the authority signed with its current card");
     }
+    if (auto s = CheckCardUpdate(held, dir.authority); !s.ok()) {
+      return MakeError(Code::kUnauthenticated,
+                       "directory is signed with a card of " + authority->node_id +
+                           " that does not follow the pinned one: " + s.error().message);
+    }
+    rotated = true;
   }
   ROG_RETURN_IF_ERROR(store.Begin());
   const std::string source = DirectorySource(dir.authority.fingerprint);

@@ -175,6 +175,7 @@ ordered_json StatusJson(const control::StatusResponse& s) {
         {{"id", p.id()},
          {"fingerprint", p.fingerprint()},
          {"connected", p.connected()},
+         {"outbound", p.outbound()},
          {"queued", p.queued()},
          {"queues", {{"urgent", p.queued_urgent()},
                      {"high", p.queued_high()},
