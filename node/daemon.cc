@@ -265,6 +265,14 @@ class DaemonImpl {
   int64_t next_case_sync_ms = 0;
   int64_t last_head_size = -1;  // size of the latest signed tree head, -1: none
   std::map<std::string, int64_t> last_head_request_ms;  // fp -> monotonic ms
+  // The sizes of unchecked heads each peer was last asked to prove: a reply
+  // without one of those proofs counts towards kMaxUnprovenReplies, one
+  // that misses only a head learnt since (by gossip) does not.
+  std::map<std::string, std::set<uint64_t>> asked_sizes;
+  // Cosignatures verified (head bytes + cosignature bytes -> witnessed_at),
+  // so the same one gossiped again by every peer is not verified again;
+  // cleared when large.
+  std::map<std::string, int64_t> verified_cosignatures;
   std::map<std::string, int> unproven_replies;  // fp -> head replies in a row we could not check
 
   std::vector<Outgoing> outgoing;
@@ -1530,11 +1538,15 @@ class DaemonImpl {
     wire::Frame f;
     f.set_protocol(kProtocolVersion);
     auto* r = f.mutable_head_request();
+    auto& asked = asked_sizes[peer.row.fingerprint];
+    asked.clear();
     for (const auto& h : *held) {
       if (h.checked) {
         r->set_known_size(static_cast<uint64_t>(h.size));
+        asked.insert(static_cast<uint64_t>(h.size));
       } else {
         r->add_check_sizes(static_cast<uint64_t>(h.size));
+        asked.insert(static_cast<uint64_t>(h.size));
       }
     }
     last_head_request_ms[peer.row.fingerprint] = MonotonicMillis();
@@ -1643,7 +1655,17 @@ class DaemonImpl {
         // hold; ask with the sizes we do hold (at most once a second). A
         // peer that keeps answering without the proof is withholding it.
         spdlog::debug("tree head of {} not yet checkable: {}", peer.row.node_id, v->reason);
-        if (++unproven_replies[fp] >= kMaxUnprovenReplies) {
+        // Only a head the peer was asked to prove counts: in a busy network
+        // third parties gossip the peer's newer heads faster than it can
+        // answer, and a reply sent before we learnt one cannot prove it.
+        // Nor is it asked for again at once (each reply gossips more of
+        // them, and the asking would never end): the next exchange does.
+        wire::TreeHead unproven;
+        auto asked = asked_sizes.find(fp);
+        const bool was_asked = asked != asked_sizes.end() &&
+                               unproven.ParseFromString(TreeHeadBytes(v->unproven_head)) &&
+                               asked->second.count(unproven.size()) > 0;
+        if (was_asked && ++unproven_replies[fp] >= kMaxUnprovenReplies) {
           wire::Equivocation ev;
           ev.set_version(1);
           ev.set_log(fp);
@@ -1656,7 +1678,9 @@ class DaemonImpl {
           break;
         }
         const int64_t now_ms = MonotonicMillis();
-        if (now_ms - last_head_request_ms[fp] >= 1000) RequestHead(peer);
+        if ((was_asked || asked == asked_sizes.end()) && now_ms - last_head_request_ms[fp] >= 1000) {
+          RequestHead(peer);
+        }
         break;
       }
       case HeadVerdict::Outcome::kConsistent:
@@ -1723,6 +1747,18 @@ class DaemonImpl {
     }
     const Peer* owner = ActivePeer(log);
     if (owner == nullptr) return;  // a log we cannot check
+    auto held = store->PeerHeads(log);
+    if (!held.ok()) return;
+    for (const auto& h : *held) {
+      // The very head we hold (its signature was checked when stored):
+      // only its cosignatures may be new. Every peer gossips the same heads.
+      if (h.signed_head != g.signed_tree_head()) continue;
+      wire::TreeHead held_head;
+      const bool withdrawn = held_head.ParseFromString(TreeHeadBytes(h.signed_head)) &&
+                             WithdrawnByRestore(log, owner->signing_keys, held_head);
+      if (h.checked && !withdrawn) StoreCosignatures(g, log, static_cast<uint64_t>(h.size));
+      return;
+    }
     auto head = WithAnyKey(owner->signing_keys, [&](const std::string& key) {
       return VerifyTreeHead(g.signed_tree_head(), key);
     });
@@ -1731,8 +1767,6 @@ class DaemonImpl {
                    owner->row.node_id);
       return;
     }
-    auto held = store->PeerHeads(log);
-    if (!held.ok()) return;
     const HeldHead shown{head->size(), head->root(), head->timestamp(), g.signed_tree_head()};
     int pending = 0;
     for (const auto& h : *held) {
@@ -1765,12 +1799,18 @@ class DaemonImpl {
       if (witness == log) continue;
       const Peer* w = witness == me->fingerprint() ? nullptr : ActivePeer(witness);
       if (w == nullptr) continue;
-      auto v = WithAnyKey(w->signing_keys, [&](const std::string& key) {
-        return VerifyCosignature(c, key, g.signed_tree_head());
-      });
-      if (!v.ok()) continue;
-      (void)store->InsertCosignature(
-          {log, static_cast<int64_t>(size), witness, v->witnessed_at(), c});
+      std::string key_of = g.signed_tree_head();
+      key_of.append(c);
+      auto known = verified_cosignatures.find(key_of);
+      if (known == verified_cosignatures.end()) {
+        auto v = WithAnyKey(w->signing_keys, [&](const std::string& key) {
+          return VerifyCosignature(c, key, g.signed_tree_head());
+        });
+        if (!v.ok()) continue;
+        if (verified_cosignatures.size() >= 65536) verified_cosignatures.clear();
+        known = verified_cosignatures.emplace(std::move(key_of), v->witnessed_at()).first;
+      }
+      (void)store->InsertCosignature({log, static_cast<int64_t>(size), witness, known->second, c});
     }
   }
 

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <random>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -96,18 +98,29 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+// Below Linux's ephemeral range (32768-60999 by default), so an outbound
+// connection of another node can never take a port a node is about to
+// listen on (with hundreds of nodes it happened); random, so parallel
+// test processes rarely try the same one, and checked free with bind.
 int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
+  static std::mt19937 rng{std::random_device{}()};
+  static std::set<int> handed_out;  // by this process
+  std::uniform_int_distribution<int> pick(10000, 32000);
+  for (;;) {
+    const int port = pick(rng);
+    if (handed_out.count(port)) continue;
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) {
+      handed_out.insert(port);
+      return port;
+    }
+  }
 }
 
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
