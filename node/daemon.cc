@@ -265,10 +265,6 @@ class DaemonImpl {
   int64_t next_case_sync_ms = 0;
   int64_t last_head_size = -1;  // size of the latest signed tree head, -1: none
   std::map<std::string, int64_t> last_head_request_ms;  // fp -> monotonic ms
-  // The sizes of unchecked heads each peer was last asked to prove: a reply
-  // without one of those proofs counts towards kMaxUnprovenReplies, one
-  // that misses only a head learnt since (by gossip) does not.
-  std::map<std::string, std::set<uint64_t>> asked_sizes;
   // Cosignatures verified (head bytes + cosignature bytes -> witnessed_at),
   // so the same one gossiped again by every peer is not verified again;
   // cleared when large.
@@ -1538,15 +1534,11 @@ class DaemonImpl {
     wire::Frame f;
     f.set_protocol(kProtocolVersion);
     auto* r = f.mutable_head_request();
-    auto& asked = asked_sizes[peer.row.fingerprint];
-    asked.clear();
     for (const auto& h : *held) {
       if (h.checked) {
         r->set_known_size(static_cast<uint64_t>(h.size));
-        asked.insert(static_cast<uint64_t>(h.size));
       } else {
         r->add_check_sizes(static_cast<uint64_t>(h.size));
-        asked.insert(static_cast<uint64_t>(h.size));
       }
     }
     last_head_request_ms[peer.row.fingerprint] = MonotonicMillis();
@@ -1655,16 +1647,20 @@ class DaemonImpl {
         // hold; ask with the sizes we do hold (at most once a second). A
         // peer that keeps answering without the proof is withholding it.
         spdlog::debug("tree head of {} not yet checkable: {}", peer.row.node_id, v->reason);
-        // Only a head the peer was asked to prove counts: in a busy network
-        // third parties gossip the peer's newer heads faster than it can
-        // answer, and a reply sent before we learnt one cannot prove it.
-        // Nor is it asked for again at once (each reply gossips more of
-        // them, and the asking would never end): the next exchange does.
+        // Only a reply to a request that named the head's size counts (the
+        // reply carries the request it answers): in a busy network third
+        // parties gossip the peer's newer heads faster than it can answer,
+        // and a push, or a reply to a request sent before we learnt the
+        // head, cannot prove it. Nor is such a head asked for again at once
+        // (each reply gossips more of them, and the asking would never
+        // end): the next exchange does.
         wire::TreeHead unproven;
-        auto asked = asked_sizes.find(fp);
-        const bool was_asked = asked != asked_sizes.end() &&
-                               unproven.ParseFromString(TreeHeadBytes(v->unproven_head)) &&
-                               asked->second.count(unproven.size()) > 0;
+        const auto& asked = reply.answers();
+        const bool was_asked =
+            reply.has_answers() && unproven.ParseFromString(TreeHeadBytes(v->unproven_head)) &&
+            (asked.known_size() == unproven.size() ||
+             std::find(asked.check_sizes().begin(), asked.check_sizes().end(), unproven.size()) !=
+                 asked.check_sizes().end());
         if (was_asked && ++unproven_replies[fp] >= kMaxUnprovenReplies) {
           wire::Equivocation ev;
           ev.set_version(1);
@@ -1678,7 +1674,7 @@ class DaemonImpl {
           break;
         }
         const int64_t now_ms = MonotonicMillis();
-        if ((was_asked || asked == asked_sizes.end()) && now_ms - last_head_request_ms[fp] >= 1000) {
+        if ((was_asked || !reply.has_answers()) && now_ms - last_head_request_ms[fp] >= 1000) {
           RequestHead(peer);
         }
         break;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, runs the test suite.
-#   tests/run.sh             the quick tier in build/, then the same quick tier
+#   tests/run.sh             the quick tier in build/, the 200-node test
+#                            (tests/scale/run.sh), then the same quick tier
 #                            under AddressSanitizer + UndefinedBehaviorSanitizer
 #                            in build-asan/ (what CI runs on every submission)
 #   tests/run.sh --long      all of the above, then the long tier (soak, crash
@@ -52,7 +53,7 @@ sanitize_tier() {
   mkdir "$work/reports" "$work/tmp"
   ASAN_OPTIONS="$asan:log_path=$work/reports/asan" UBSAN_OPTIONS="$ubsan" \
     TMPDIR="$work/tmp" ROGATORY_KEEP_TMP=1 \
-    ctest --test-dir build-asan -j"$(nproc)" --output-on-failure -LE long || rc=$?
+    ctest --test-dir build-asan -j"$(nproc)" --output-on-failure -LE 'long|scale' || rc=$?
   report_skips build-asan
   # A test binary that aborted on a report leaves its daemons running.
   pkill -KILL -f -- "rogatoryd --home $work/tmp/" || true
@@ -99,8 +100,10 @@ fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"
-ctest --test-dir build -j"$(nproc)" --output-on-failure -LE long
+ctest --test-dir build -j"$(nproc)" --output-on-failure -LE 'long|scale'
 report_skips build
+# The 200-node test, alone on the machine (tests/scale/run.sh).
+ctest --test-dir build --output-on-failure -L scale
 
 sanitize_tier
 
