@@ -183,7 +183,8 @@ TEST_F(DirectoryTest, ConnectionsOpenForWorkCloseWhenIdleAndReopen) {
   EXPECT_EQ(bulk_ups(a, "de-bka"), 1u);
   EXPECT_FALSE(outbound(a, "nl-om"));  // never dialled
   // Idle for a second with nothing in flight: closed.
-  ASSERT_TRUE(WaitFor([&] { return !outbound(a, "de-bka"); })) << a.Log();
+  ASSERT_TRUE(WaitFor([&] { return !outbound(a, "de-bka"); }, std::chrono::seconds(60)))
+      << a.Log();
   // The next message opens it again.
   const std::string m2 = a.Send({"--to", "de-bka", "--subject", "second", "--body", "x"});
   ASSERT_TRUE(a.WaitOutboxState(m2, "delivered")) << a.Log();
@@ -212,7 +213,9 @@ TEST_F(DirectoryTest, ConnectionsOpenForWorkCloseWhenIdleAndReopen) {
   ASSERT_TRUE(WaitFor([&] {
     return !outbound(a, "de-bka") && !outbound(a, "nl-om") && !outbound(b, "fr-pnat") &&
            !outbound(b, "nl-om") && !outbound(c, "fr-pnat") && !outbound(c, "de-bka");
-  }));
+  }, std::chrono::seconds(60))) << a.Json({"status", "--json"})["peers"].dump() << "\n"
+      << b.Json({"status", "--json"})["peers"].dump() << "\n"
+      << c.Json({"status", "--json"})["peers"].dump();
   r = b.Cli({"case", "post", id, "--text", "late"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_TRUE(WaitFor([&] { return entries(a) == 5 && entries(c) == 5; }));
