@@ -26,9 +26,15 @@ Result<VerifiedDirectory> VerifyDirectory(std::string_view signed_directory) {
     return MakeError(Code::kInvalidArgument,
                      "directory has version " + std::to_string(d.version()) + ", not 1");
   }
-  if (static_cast<size_t>(d.entries_size()) > kMaxDirectoryEntries) {
-    return MakeError(Code::kInvalidArgument, "directory lists more than " +
-                                                 std::to_string(kMaxDirectoryEntries) + " nodes");
+  if (static_cast<size_t>(d.entries_size()) > kMaxDirectoryEntries ||
+      static_cast<size_t>(d.removals_size()) > kMaxDirectoryEntries ||
+      static_cast<size_t>(d.revocations_size()) > kMaxDirectoryEntries) {
+    return MakeError(Code::kInvalidArgument,
+                     "directory lists, removes or revokes more than " +
+                         std::to_string(kMaxDirectoryEntries) + " nodes");
+  }
+  if (d.sequence() == 0) {
+    return MakeError(Code::kInvalidArgument, "directory has sequence 0 (they start at 1)");
   }
   auto authority = VerifyCard(d.authority_card());
   if (!authority.ok()) {
@@ -62,6 +68,7 @@ Result<VerifiedDirectory> VerifyDirectory(std::string_view signed_directory) {
     }
     out.cards.push_back(std::move(*card));
   }
+  std::set<std::string> removed;
   for (const auto& r : d.removals()) {
     if (r.fingerprint().size() != kFingerprintBytes) {
       return MakeError(Code::kInvalidArgument, "directory removal names a malformed fingerprint");
@@ -69,6 +76,21 @@ Result<VerifiedDirectory> VerifyDirectory(std::string_view signed_directory) {
     if (fingerprints.count(r.fingerprint())) {
       return MakeError(Code::kInvalidArgument, "directory both lists and removes " +
                                                    FingerprintText(r.fingerprint()));
+    }
+    if (!removed.insert(r.fingerprint()).second) {
+      return MakeError(Code::kInvalidArgument,
+                       "directory removes " + FingerprintText(r.fingerprint()) + " twice");
+    }
+  }
+  // Self-revocations are checked against their node's card when applied;
+  // here only their form, so a verified directory carries no junk.
+  for (const auto& bytes : d.revocations()) {
+    wire::SignedRevocation sr;
+    wire::Revocation r;
+    ROG_RETURN_IF_ERROR(ParseStrict(bytes, &sr, "directory revocation"));
+    ROG_RETURN_IF_ERROR(ParseStrict(sr.revocation(), &r, "directory revocation body"));
+    if (r.node().size() != kFingerprintBytes) {
+      return MakeError(Code::kInvalidArgument, "directory revocation names a malformed node");
     }
   }
   out.signed_bytes = std::string(signed_directory);

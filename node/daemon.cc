@@ -2861,7 +2861,7 @@ class DaemonImpl {
     }
     const BoxKey& ours = DialKey(peer.row.fingerprint);
     auto s = ConnectDealer(ctx, ours.secret, ours.public_key, peer.row.transport_key,
-                           peer.row.endpoint, topts);
+                           peer.row.endpoint, topts, /*connect=*/false);
     if (!s.ok()) {
       last_error[peer.row.fingerprint] = s.error().message;
       return nullptr;
@@ -2869,12 +2869,20 @@ class DaemonImpl {
     auto d = std::make_unique<Dealer>(Dealer{std::move(*s), peer.row.endpoint,
                                              peer.row.transport_key, ours.public_key, true,
                                              MonotonicMillis(), false, nullptr});
+    // The monitor before the connection: a handshake it missed would leave
+    // the DEALER "not connected" for good (no Hello, never closed as idle).
     auto monitor = ConnectionMonitor::Attach(ctx, d->socket);
     if (!monitor.ok()) {
       spdlog::error("{}", monitor.error().message);
       return nullptr;
     }
     d->monitor = std::move(*monitor);
+    try {
+      d->socket.connect(peer.row.endpoint);
+    } catch (const zmq::error_t& e) {
+      last_error[peer.row.fingerprint] = "cannot connect to " + peer.row.endpoint + ": " + e.what();
+      return nullptr;  // `d` goes: its monitor first, then the socket
+    }
     Dealer* raw = d.get();
     dealers[{peer.row.fingerprint, lane}] = std::move(d);
     return raw;

@@ -56,7 +56,8 @@ Result<zmq::socket_t> BindRouter(zmq::context_t& ctx, const SecretBytes& transpo
 
 Result<zmq::socket_t> ConnectDealer(zmq::context_t& ctx, const SecretBytes& our_secret,
                                     std::string_view our_public, std::string_view server_key,
-                                    const std::string& endpoint, const TransportOptions& opts) {
+                                    const std::string& endpoint, const TransportOptions& opts,
+                                    bool connect) {
   try {
     zmq::socket_t s(ctx, zmq::socket_type::dealer);
     CommonOptions(s, opts);
@@ -67,7 +68,7 @@ Result<zmq::socket_t> ConnectDealer(zmq::context_t& ctx, const SecretBytes& our_
     ROG_RETURN_IF_ERROR(SetKey(s, ZMQ_CURVE_SERVERKEY, server_key.data(), server_key.size()));
     ROG_RETURN_IF_ERROR(SetKey(s, ZMQ_CURVE_PUBLICKEY, our_public.data(), our_public.size()));
     ROG_RETURN_IF_ERROR(SetKey(s, ZMQ_CURVE_SECRETKEY, our_secret.data(), our_secret.size()));
-    s.connect(endpoint);
+    if (connect) s.connect(endpoint);
     return s;
   } catch (const zmq::error_t& e) {
     return MakeError(Code::kUnavailable, "cannot connect to " + endpoint + ": " + e.what());

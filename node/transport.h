@@ -45,10 +45,14 @@ Result<zmq::socket_t> BindRouter(zmq::context_t& ctx, const SecretBytes& transpo
 
 // Creates a DEALER that is a CURVE client of `server_key` and connects it.
 // ZMQ_IMMEDIATE is set: sends fail with EAGAIN until the handshake is done,
-// so nothing piles up for a peer that is down.
+// so nothing piles up for a peer that is down. With `connect` false the
+// socket is configured but not connected: the caller attaches a
+// ConnectionMonitor first (on loopback the handshake can complete before a
+// monitor attached afterwards would see it), then connects it.
 Result<zmq::socket_t> ConnectDealer(zmq::context_t& ctx, const SecretBytes& our_secret,
                                     std::string_view our_public, std::string_view server_key,
-                                    const std::string& endpoint, const TransportOptions& opts);
+                                    const std::string& endpoint, const TransportOptions& opts,
+                                    bool connect = true);
 
 // Watches a socket's connections through zmq_socket_monitor: the daemon
 // polls socket() and calls Drain() when it is readable.

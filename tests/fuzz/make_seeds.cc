@@ -23,6 +23,7 @@
 #include "keys/card.h"
 #include "keys/case_entry.h"
 #include "keys/crypto.h"
+#include "keys/directory.h"
 #include "keys/envelope.h"
 #include "keys/fingerprint.h"
 #include "keys/merkle.h"
@@ -464,6 +465,53 @@ void Cards() {
   Write("card", "alice-rotated.card", Armor(kCardArmorType, twice->signed_card()));
 }
 
+// ------------------------------------------------------------ directories
+
+// A directory issued by `authority` listing `cards`, removing `removed`.
+std::string MakeDirectory(const Identity& authority, const std::vector<std::string>& cards,
+                          const std::vector<std::string>& removed) {
+  wire::Directory d;
+  d.set_version(1);
+  d.set_authority_card(authority.signed_card());
+  d.set_sequence(7);
+  d.set_issued_at(kNowUs);
+  for (const auto& c : cards) {
+    auto* e = d.add_entries();
+    e->set_fingerprint(Must(VerifyCard(c), "directory entry card").fingerprint);
+    e->set_card(c);
+  }
+  for (const auto& fp : removed) {
+    auto* r = d.add_removals();
+    r->set_fingerprint(fp);
+    r->set_revoked_at(kNowUs - 1'000'000);
+    r->set_reason("key compromise");
+  }
+  const std::string signed_dir = SignDirectory(d, authority.signing());
+  Must(VerifyDirectory(signed_dir), "the seed directory does not verify");
+  return signed_dir;
+}
+
+void Directories() {
+  // Alice is the authority (the harness re-signs as Alice), listing all
+  // three nodes and removing a fourth.
+  const std::string removed = Sha256("fuzz-directory-removed").substr(0, kFingerprintBytes);
+  const std::string valid = MakeDirectory(
+      Alice(), {Alice().signed_card(), Bob().signed_card(), Carol().signed_card()}, {removed});
+  Write("directory", "valid.bin", valid);
+  Write("directory", "valid.directory", Armor(kDirectoryArmorType, valid));
+  Write("directory", "empty.bin", MakeDirectory(Alice(), {}, {}));
+  // An authority whose identity key rotated (a card chain of three).
+  const int64_t from = Alice().card().valid_from();
+  auto once = Alice().Rotated(false, from, from + 1'000'000);
+  if (!once.ok()) Fail("rotate: " + once.error().message);
+  auto twice = once->Rotated(true, from, from + 1'000'000);
+  if (!twice.ok()) Fail("rotate: " + twice.error().message);
+  const std::string rotated =
+      MakeDirectory(*twice, {Bob().signed_card(), Carol().signed_card()}, {removed});
+  Write("directory", "rotated-authority.bin", rotated);
+  Write("directory", "rotated-authority.directory", Armor(kDirectoryArmorType, rotated));
+}
+
 // ------------------------------------------------------------ bundle
 
 class VectorLog : public merkle::HashSource {
@@ -720,6 +768,7 @@ int main(int argc, char** argv) {
   Payloads(m);
   Frames(m);
   Cards();
+  Directories();
   Bundles(m);
   Requests();
   Configs();

@@ -960,8 +960,12 @@ TEST_F(DirectoryImportTest, ARevocationThatDoesNotVerifyFailsTheWholeImport) {
   body.back() = static_cast<char>(body.back() ^ 0x01);
   sr.set_revocation(body);
   ExpectImportRefused(with(SerializeCanonical(sr)), authority, Code::kUnauthenticated);
-  // Not a revocation at all.
-  ExpectImportRefused(with("not a revocation"), authority, Code::kInvalidArgument);
+  // Not a revocation at all: the directory itself does not verify.
+  {
+    auto v = VerifyDirectory(SignDirectory(with("not a revocation"), authority.signing()));
+    ASSERT_FALSE(v.ok());
+    EXPECT_EQ(v.error().code, Code::kInvalidArgument) << v.error().message;
+  }
 
   EXPECT_FALSE(Peer("es-an").has_value());
   EXPECT_FALSE(Peer("fr-pnat")->revoked_at.has_value());
@@ -1275,6 +1279,41 @@ TEST_F(DirectoryImportTest, ADirectorySignedWithTheAuthoritysRetiredCardIsRefuse
 }
 
 // ---------------------------------------------------------------- sources
+
+// Bounds and form checked by VerifyDirectory (found by the directory
+// fuzzer's helper): sequence 0, a node removed twice, a malformed
+// self-revocation.
+TEST(DirectoryTest, ASequenceZeroATwiceRemovedNodeAndAMalformedRevocationAreRefused) {
+  const Identity authority = test::NewIdentity("eu-directory");
+  const Identity a = test::NewIdentity("fr-pnat");
+  auto base = [&] {
+    wire::Directory d;
+    d.set_version(1);
+    d.set_authority_card(authority.signed_card());
+    d.set_sequence(1);
+    d.set_issued_at(kNow);
+    return d;
+  };
+  auto refused = [&](const wire::Directory& d, const std::string& why) {
+    auto v = VerifyDirectory(SignDirectory(d, authority.signing()));
+    ASSERT_FALSE(v.ok()) << why;
+    EXPECT_EQ(v.error().code, Code::kInvalidArgument) << v.error().message;
+  };
+  ASSERT_TRUE(VerifyDirectory(SignDirectory(base(), authority.signing())).ok());
+  wire::Directory zero = base();
+  zero.set_sequence(0);
+  refused(zero, "sequence 0");
+  wire::Directory twice = base();
+  for (int i = 0; i < 2; ++i) {
+    auto* rm = twice.add_removals();
+    rm->set_fingerprint(a.fingerprint());
+    rm->set_revoked_at(kNow);
+  }
+  refused(twice, "a node removed twice");
+  wire::Directory junk = base();
+  junk.add_revocations("garbage");
+  refused(junk, "a malformed revocation");
+}
 
 TEST(DirectorySourceTest, TheSourceNamesTheAuthoritysFingerprint) {
   const Identity authority = test::NewIdentity("eu-directory");
