@@ -2,6 +2,7 @@
 //
 //   build/bench/rogatory-startup --home H [--runs 5] [--rogatoryd PATH]
 //                                [--log FILE] [--timeout-ms 60000]
+//                                [--idle-s S [--settle-s 2]]
 //
 // Each run forks, creates an AF_UNIX datagram socket of its own, points
 // NOTIFY_SOCKET at it and execs `rogatoryd --home H`. Start-up to ready is
@@ -10,6 +11,17 @@
 // (the daemon's own sd_notify, NotifyReady in node/daemon.cc). The daemon is
 // then stopped with SIGTERM and reaped; wait4 gives its CPU time and peak RSS.
 // The home must need no passphrase (no key derivation is timed).
+//
+// With --idle-s S, each run also leaves the ready daemon alone for
+// --settle-s, then for S seconds, and prints what it used meanwhile and its
+// memory at the end, as KEY=VALUE pairs on an "idle" line:
+//   cpu_ticks   utime+stime of all its threads (/proc/PID/stat, CLK_TCK units)
+//   cpu_pct     the same in percent of one core over the S seconds
+//   cpu_ns_pct  the same from the threads' run time in nanoseconds
+//               (/proc/PID/task/*/schedstat), finer than ticks
+//   wakeups_s   voluntary context switches of all threads, per second
+//   VmRSS RssAnon RssFile RssShmem VmHWM (/proc/PID/status) and Pss
+//   Pss_Anon Pss_File (/proc/PID/smaps_rollup, when the kernel has it), KiB
 //
 // Two floors are measured in the same run, each as many times:
 //   exec   `rogatoryd --version`: exec, dynamic loading and relocation of the
@@ -32,11 +44,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -53,11 +70,88 @@ double TvMs(const timeval& tv) {
   return static_cast<double>(tv.tv_sec) * 1e3 + static_cast<double>(tv.tv_usec) / 1e3;
 }
 
+// utime + stime of the whole process, in clock ticks.
+long long CpuTicks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  // Fields after the command name start at field 3 (state); utime is 14.
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) stime = std::stoll(field);
+  }
+  return utime + stime;
+}
+
+// Run time (ns) and voluntary context switches summed over all threads.
+void ThreadTotals(pid_t pid, long long* run_ns, long long* voluntary) {
+  *run_ns = 0;
+  *voluntary = 0;
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream sched(t.path() / "schedstat");
+    long long ns = 0;
+    if (sched >> ns) *run_ns += ns;
+    std::ifstream status(t.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) *voluntary += std::stoll(line.substr(24));
+    }
+  }
+}
+
+// "KEY=VALUE " for each listed field of a /proc "Key:   N kB" file.
+std::string KibFields(const std::string& path, const std::vector<std::string>& keys) {
+  std::ifstream in(path);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, colon);
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) continue;
+    std::istringstream value(line.substr(colon + 1));
+    long long kib = 0;
+    if (value >> kib) out += key + "=" + std::to_string(kib) + " ";
+  }
+  return out;
+}
+
+// The idle line (see the top of this file); empty if the daemon is gone.
+std::string MeasureIdle(pid_t pid, double settle_s, double idle_s) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(settle_s));
+  const long long ticks0 = CpuTicks(pid);
+  long long ns0 = 0, vol0 = 0;
+  ThreadTotals(pid, &ns0, &vol0);
+  const double t0 = NowMs();
+  std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
+  const long long ticks1 = CpuTicks(pid);
+  long long ns1 = 0, vol1 = 0;
+  ThreadTotals(pid, &ns1, &vol1);
+  const double secs = (NowMs() - t0) / 1e3;
+  if (ticks0 < 0 || ticks1 < 0) return "";
+  const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "seconds=%.1f cpu_ticks=%lld cpu_pct=%.3f cpu_ns_pct=%.3f wakeups_s=%.1f ", secs,
+                ticks1 - ticks0, 100.0 * static_cast<double>(ticks1 - ticks0) / hz / secs,
+                100.0 * static_cast<double>(ns1 - ns0) / 1e9 / secs,
+                static_cast<double>(vol1 - vol0) / secs);
+  const std::string proc = "/proc/" + std::to_string(pid);
+  return buf + KibFields(proc + "/status", {"VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM"}) +
+         KibFields(proc + "/smaps_rollup", {"Pss", "Pss_Anon", "Pss_File"});
+}
+
 struct Run {
   double ready_ms = 0;  // exec -> READY=1 (or exec -> exit for the floor)
   double stop_ms = 0;   // SIGTERM -> reaped
   double cpu_ms = 0;    // user + system over the whole life
   long maxrss_kib = 0;
+  std::string idle;     // MeasureIdle's line, with --idle-s
 };
 
 // Forks and execs argv with `env_notify` (empty: unchanged) as NOTIFY_SOCKET
@@ -83,7 +177,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& env_notify,
 }
 
 bool MeasureDaemon(const std::string& bin, const std::string& home, const std::string& log,
-                   int timeout_ms, volatile double* exec_at, Run* run) {
+                   int timeout_ms, double settle_s, double idle_s, volatile double* exec_at,
+                   Run* run) {
   const std::string dir = std::filesystem::temp_directory_path() / "rogatory-startup-XXXXXX";
   std::string tmpl = dir;
   if (::mkdtemp(tmpl.data()) == nullptr) return false;
@@ -117,6 +212,7 @@ bool MeasureDaemon(const std::string& bin, const std::string& home, const std::s
       break;  // exited before ready
     }
   }
+  if (ready && idle_s > 0) run->idle = MeasureIdle(pid, settle_s, idle_s);
   const double term_at = NowMs();
   ::kill(pid, SIGTERM);
   int status = 0;
@@ -180,11 +276,16 @@ int main(int argc, char** argv) {
   std::string home, log = "/dev/null";
   std::string bin = std::string(ROGATORY_BIN_DIR) + "/rogatoryd";
   int runs = 5, timeout_ms = 60000;
+  double idle_s = 0, settle_s = 2;
   app.add_option("--home", home, "node home (no passphrase)")->required();
   app.add_option("--runs", runs, "runs of each measurement")->check(CLI::Range(1, 1000));
   app.add_option("--rogatoryd", bin, "the daemon binary");
   app.add_option("--log", log, "file the daemon's stderr is appended to");
   app.add_option("--timeout-ms", timeout_ms, "give up on a run after this long");
+  app.add_option("--idle-s", idle_s, "after ready, measure CPU and memory over this long")
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--settle-s", settle_s, "wait this long after ready before --idle-s starts")
+      ->check(CLI::Range(0.0, 3600.0));
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
 
@@ -196,7 +297,7 @@ int main(int argc, char** argv) {
   std::vector<double> ready, stop, cpu, rss, floor_exec, floor_rss, floor_sqlite;
   for (int i = 0; i < runs; ++i) {
     Run r;
-    if (!MeasureDaemon(bin, home, log, timeout_ms, exec_at, &r)) {
+    if (!MeasureDaemon(bin, home, log, timeout_ms, settle_s, idle_s, exec_at, &r)) {
       std::fprintf(stderr, "rogatory-startup: error: rogatoryd --home %s did not become ready "
                            "(its stderr: %s)\n", home.c_str(), log.c_str());
       return 1;
@@ -208,6 +309,7 @@ int main(int argc, char** argv) {
                 "floors: exec %.1f ms (peak rss %ld KiB), sqlite open %.2f ms\n",
                 i + 1, r.ready_ms, r.stop_ms, r.cpu_ms, r.maxrss_kib, f.ready_ms, f.maxrss_kib,
                 sq);
+    if (idle_s > 0) std::printf("run %d: idle %s\n", i + 1, r.idle.c_str());
     ready.push_back(r.ready_ms);
     stop.push_back(r.stop_ms);
     cpu.push_back(r.cpu_ms);
