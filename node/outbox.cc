@@ -28,6 +28,11 @@ void Outbox::DropStale(Flight& f, int64_t now_ms) {
 Result<std::vector<std::string>> Outbox::DuePeers(const std::vector<std::string>& candidates) {
   const int64_t now = clock_->NowMicros();
   std::vector<std::string> out;
+  // One index seek first: when no queued delivery is due (an idle node, or
+  // only peers in backoff), no peer can be, and the per-peer seeks below
+  // (a query per roster peer, every scheduling pass) are skipped.
+  ROG_ASSIGN_OR_RETURN(auto next, store_->NextAttemptAt());
+  if (!next.has_value() || *next > now) return out;
   for (const auto& peer : candidates) {
     ROG_ASSIGN_OR_RETURN(bool due, store_->HasDue(peer, now));
     if (due) out.push_back(peer);

@@ -48,7 +48,8 @@ class Outbox {
  public:
   Outbox(Store* store, const NodeConfig& cfg, const Clock* clock);
 
-  // Those of `candidates` (raw fingerprints) with deliveries due now.
+  // Those of `candidates` (raw fingerprints) with deliveries due now. One
+  // store query when nothing is due, else one more per candidate.
   Result<std::vector<std::string>> DuePeers(const std::vector<std::string>& candidates);
 
   // Due deliveries to `peer` that fit its free windows, in sending order;

@@ -6,6 +6,9 @@
 #include <filesystem>
 
 #include "node/audit.h"
+#include "node/clock.h"
+#include "node/config.h"
+#include "node/outbox.h"
 #include "node/store.h"
 
 namespace rogatory {
@@ -122,6 +125,52 @@ TEST_F(StoreTest, OutboxDeliveryStates) {
   auto out = st.GetOutboxById("m1");
   ASSERT_TRUE(out.ok() && out->has_value());
   for (const auto& r : (*out)->recipients) EXPECT_EQ(r.state, "delivered");
+}
+
+class FixedClock final : public Clock {
+ public:
+  int64_t NowMicros() const override { return now; }
+  int64_t now = 0;
+};
+
+// DuePeers asks the store once when nothing is due; the answers must be the
+// per-peer ones in every case: nothing queued, all in backoff, some due.
+TEST_F(StoreTest, DuePeersAreThoseWithQueuedDeliveriesDueNow) {
+  auto s = Store::Open(path);
+  Store& st = **s;
+  FixedClock clock;
+  NodeConfig cfg;
+  Outbox outbox(&st, cfg, &clock);
+  const std::string b(20, 'b'), c(20, 'c'), d(20, 'd');
+  EXPECT_TRUE(outbox.DuePeers({b, c, d}).value().empty());  // nothing queued
+  OutboxRow row;
+  row.meta.message_id = "m1";
+  row.meta.priority = 1;
+  row.meta.expires_at = 1000000;
+  row.envelope = "env";
+  row.envelope_sha256 = "sha";
+  row.inner_sha256 = "inner";
+  for (const auto& fp : {b, c}) {
+    RecipientRow r;
+    r.fingerprint = fp;
+    r.node_id = "node";
+    row.recipients.push_back(r);
+  }
+  auto seq = st.InsertOutbox(row);
+  ASSERT_TRUE(seq.ok());
+  EXPECT_EQ(outbox.DuePeers({b, c, d}).value(), (std::vector<std::string>{b, c}));
+  EXPECT_EQ(outbox.DuePeers({c}).value(), (std::vector<std::string>{c}));
+  ASSERT_TRUE(st.RecordAttempt(*seq, b, 1, 500).ok());
+  ASSERT_TRUE(st.RecordAttempt(*seq, c, 1, 700).ok());
+  clock.now = 499;
+  EXPECT_TRUE(outbox.DuePeers({b, c, d}).value().empty());  // both in backoff
+  clock.now = 500;
+  EXPECT_EQ(outbox.DuePeers({b, c, d}).value(), (std::vector<std::string>{b}));
+  clock.now = 700;
+  EXPECT_EQ(outbox.DuePeers({b, c, d}).value(), (std::vector<std::string>{b, c}));
+  ASSERT_TRUE(st.MarkDelivered(*seq, b, "receipt", 700).ok());
+  ASSERT_TRUE(st.MarkDelivered(*seq, c, "receipt", 700).ok());
+  EXPECT_TRUE(outbox.DuePeers({b, c, d}).value().empty());  // all settled
 }
 
 }  // namespace
