@@ -138,7 +138,9 @@ struct Args {
 int Run(const Args& args) {
   const auto start = Clock::now();
   std::vector<std::string> failures;
+  std::mutex failures_mu;
   auto fail = [&](const std::string& what) {
+    std::lock_guard<std::mutex> l(failures_mu);
     std::fprintf(stderr, "rogatory-scale: FAIL: %s\n", what.c_str());
     failures.push_back(what);
   };
@@ -244,21 +246,26 @@ int Run(const Args& args) {
     c.id = nlohmann::json::parse(r.out)["id"];
     cases.push_back(std::move(c));
   }
-  // Every member posts once, when the case has reached it.
+  // Every member posts once, when the case has reached it: one thread per
+  // case (control calls only; no process is forked from these threads).
+  std::vector<std::thread> posters;
   for (const auto& c : cases) {
-    for (size_t m : c.members) {
-      const Node& n = *nodes[m];
-      const bool has = WaitFor([&] { return CaseCall(n, "log", c.id).has_value(); },
-                               std::max(left(), std::chrono::milliseconds(0)));
-      if (!has) {
-        fail(n.id() + " never received case " + c.id);
-        continue;
+    posters.emplace_back([&, &c = c] {
+      for (size_t m : c.members) {
+        const Node& n = *nodes[m];
+        const bool has = WaitFor([&] { return CaseCall(n, "log", c.id).has_value(); },
+                                 std::max(left(), std::chrono::milliseconds(0)));
+        if (!has) {
+          fail(n.id() + " never received case " + c.id);
+          continue;
+        }
+        if (!CaseCall(n, "post", c.id, "post from " + n.id())) {
+          fail(n.id() + ": case post to " + c.id + " was not confirmed");
+        }
       }
-      if (!CaseCall(n, "post", c.id, "post from " + n.id())) {
-        fail(n.id() + ": case post to " + c.id + " was not confirmed");
-      }
-    }
+    });
   }
+  for (auto& t : posters) t.join();
   const double t_queue = Seconds(phase);
 
   // Every message delivered (its sender holds the receipt)...
