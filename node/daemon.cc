@@ -495,7 +495,7 @@ class DaemonImpl {
     if (HoldsOurCard(peer.row.fingerprint)) {
       // What waited for it goes now.
       ResendQueueTo(peer.row.fingerprint, /*rate_limited=*/false);
-      SyncCasesWith(peer);
+      SyncCasesWith(peer, /*work=*/true);
     }
     // Our connections to it still use the earlier transport key: the roster
     // reload replaces them.
@@ -1118,7 +1118,10 @@ class DaemonImpl {
     return std::find(targets.begin(), targets.end(), fp) != targets.end();
   }
 
-  void SendCaseSync(const Peer& peer, const CaseState& c, bool reply) {
+  // `work`: opens a connection (after a local entry, or when the peer came
+  // to hold our card and entries waited for it); the periodic comparison
+  // does not.
+  void SendCaseSync(const Peer& peer, const CaseState& c, bool reply, bool work = false) {
     wire::Frame f;
     f.set_protocol(kProtocolVersion);
     auto* sync = f.mutable_case_sync();
@@ -1130,13 +1133,15 @@ class DaemonImpl {
       h->set_seq(static_cast<uint64_t>(head.first));
       h->set_hash(head.second);
     }
-    QueueToPeer(peer, f);
+    QueueToPeer(peer, f, work);
   }
 
-  void SyncCasesWith(const Peer& peer) {
+  void SyncCasesWith(const Peer& peer, bool work = false) {
     if (!HoldsOurCard(peer.row.fingerprint)) return;  // after it takes our card
     for (const auto& [id, c] : cases->cases()) {
-      if (!c.epochs.empty() && IsCaseTarget(c, peer.row.fingerprint)) SendCaseSync(peer, c, false);
+      if (!c.epochs.empty() && IsCaseTarget(c, peer.row.fingerprint)) {
+        SendCaseSync(peer, c, false, work);
+      }
     }
   }
 
@@ -1159,7 +1164,7 @@ class DaemonImpl {
       if (p == nullptr || !HoldsOurCard(fp)) continue;  // synced once it takes our card
       // A removed member gets its removal, never what is written after it.
       if (membership || c->IsMember(fp)) QueueToPeer(*p, f);
-      SendCaseSync(*p, *c, false);
+      SendCaseSync(*p, *c, false, /*work=*/true);
     }
   }
 
@@ -1509,12 +1514,14 @@ class DaemonImpl {
 
   // Frames of this protocol go out after the turn's commit, over any
   // connection to the peer.
-  void QueueToPeer(const Peer& peer, const wire::Frame& f) {
+  // `work`: the frame opens a connection even if it is of a background kind
+  // (a case comparison that must happen now, section 27).
+  void QueueToPeer(const Peer& peer, const wire::Frame& f, bool work = false) {
     Outgoing o;
     o.any_route = true;
     o.peer_fp = peer.row.fingerprint;
     o.bytes = FrameBytes(f);
-    o.background = IsBackground(f);
+    o.background = !work && IsBackground(f);
     outgoing.push_back(std::move(o));
   }
 
