@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, runs the test suite.
-#   tests/run.sh             the quick tier in build/, the 200-node test
-#                            (tests/scale/run.sh), then the same quick tier
+#   tests/run.sh             the quick tier in build/, the many-node test at
+#                            50 nodes (tests/scale/run.sh), then the same quick tier
 #                            under AddressSanitizer + UndefinedBehaviorSanitizer
 #                            in build-asan/ (what CI runs on every submission)
 #   tests/run.sh --long      all of the above, then the long tier (soak, crash
-#                            loops, power loss, many-node tests) in build/,
+#                            loops, power loss, the 200-node test) in build/,
 #                            then every fuzzer for FUZZ_SECONDS (default 60)
 #                            with clang (tests/fuzz/run.sh)
 #   tests/run.sh --sanitize  only the sanitizer tier, in build-asan/
@@ -102,7 +102,8 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"
 ctest --test-dir build -j"$(nproc)" --output-on-failure -LE 'long|scale'
 report_skips build
-# The 200-node test, alone on the machine (tests/scale/run.sh).
+# The many-node test at 50 nodes, alone on the machine (tests/scale/run.sh;
+# 200 nodes in the long tier).
 ctest --test-dir build --output-on-failure -L scale
 
 sanitize_tier

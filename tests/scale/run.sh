@@ -9,9 +9,10 @@
 #   tests/scale/run.sh [--build DIR] [rogatory-scale flags]
 #       --nodes N (200)  --sends K (5)  --members M (30)  --seed S  --timeout SECONDS (600)
 #
-# CI runs it (tests/run.sh) after the quick tier, on its own: it needs the
-# whole machine. It builds build/ first if the tool is missing. The ctest
-# test scale.200_nodes (label `scale`) is the same run.
+# CI runs it at 50 nodes (tests/run.sh, ctest scale.50_nodes, label `scale`)
+# after the quick tier, on its own: it needs the whole machine; the 200-node
+# run (about 8 minutes on 2 cores) is in the long tier (tests/run.sh --long,
+# ctest scale.200_nodes_long). It builds build/ first if the tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=build
