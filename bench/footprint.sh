@@ -18,6 +18,8 @@
 #            switches per second (wake-ups)
 #   memory   VmRSS, RssAnon, RssFile (/proc/PID/status) and Pss
 #            (/proc/PID/smaps_rollup) at the end of the idle period
+# Machine busy: how busy all cores were (/proc/stat) over those runs, this
+# benchmark included; the machine may be shared, and wall times with it.
 # The floor the memory is compared with: the peak RSS of
 # `rogatoryd --version` (the same binary and shared libraries, loaded and
 # relocated, no work), measured by rogatory-startup in the same runs.
@@ -51,8 +53,10 @@
 #   --idle-s S         idle period measured in part A (default 30)
 #   --idle-runs N      daemon starts per roster size in part A (default 3)
 #   --stores "M..."    store sizes of part B, in messages (default
-#                      "0 10000 100000"; 300000 takes about 10 minutes and
-#                      2 GB of disk more on a 2-core machine)
+#                      "0 10000 100000"). Building 100,000 took 1.4 to 5.7
+#                      minutes on a shared 2-core machine; the two homes
+#                      take about 5.8 kB of disk per message, twice that
+#                      while they are copied (checked before each build)
 #   --runs N           start-ups per home in part B (default 5)
 #   --store-idle-s S   idle period per home in part B, 0 to skip (default 30)
 #   --keep             keep the temporary directory
@@ -169,6 +173,21 @@ free_port() {
   die "no free port found on 127.0.0.1"
 }
 
+# machine_jiffies: "BUSY TOTAL" jiffies of all cores so far (/proc/stat).
+machine_jiffies() {
+  local _ u n sy id io irq sirq st
+  read -r _ u n sy id io irq sirq st _ </proc/stat
+  echo "$((u + n + sy + irq + sirq + st)) $((u + n + sy + id + io + irq + sirq + st))"
+}
+# machine_busy "BUSY0 TOTAL0": percent of all cores busy since then, this
+# benchmark's own processes included.
+machine_busy() {
+  local b0 t0 b1 t1
+  read -r b0 t0 <<<"$1"
+  read -r b1 t1 <<<"$(machine_jiffies)"
+  calc "100 * ($b1 - $b0) / ($t1 - $t0)" 0
+}
+
 # field KEY LINE: the VALUE of KEY=VALUE in LINE (empty if absent).
 field() { sed -n "s/.*[ :]$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 # summary WHAT FILE: "MEDIAN MAX" from rogatory-startup's "WHAT: median X U, max Y U".
@@ -212,8 +231,8 @@ if [[ "$PART" != b ]]; then
   note "part A: $MAX_PEERS peer homes in $((SECONDS - t0)) s"
   printf '## Part A: idle node against roster size (%s s idle, after 2 s settling; %s start(s) each)\n\n' \
     "$IDLE_S" "$IDLE_RUNS"
-  printf '| roster peers | run | ready | VmRSS | RssAnon | RssFile | Pss | CPU ticks | CPU (ticks) | CPU (schedstat) | wake-ups/s |\n'
-  printf '|---|---|---|---|---|---|---|---|---|---|---|\n'
+  printf '| roster peers | run | ready | VmRSS | RssAnon | RssFile | Pss | CPU ticks | CPU (ticks) | CPU (schedstat) | wake-ups/s | machine busy |\n'
+  printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
   added=0
   FLOOR_RSS=()
   for n in $PEERS; do
@@ -223,16 +242,18 @@ if [[ "$PART" != b ]]; then
     note "part A: added peers $((added + 1))..$n to the node in $((SECONDS - t0)) s"
     added="$n"
     out="$WORK/a-$n.out"
+    j0="$(machine_jiffies)"
     "$STARTUP" --home "$WORK/h0" --runs "$IDLE_RUNS" --idle-s "$IDLE_S" --settle-s 2 \
       --log "$WORK/a-$n.log" >"$out" || die "rogatoryd with $n peers did not become ready"
+    busy="$(machine_busy "$j0")"
     for ((r = 1; r <= IDLE_RUNS; r++)); do
       line="$(grep "^run $r: idle " "$out")"
       ready="$(sed -n "s/^run $r: ready \\([0-9.]*\\) ms.*/\\1/p" "$out")"
-      printf '| %s | %s | %s ms | %s MiB | %s MiB | %s MiB | %s MiB | %s | %s %% | %s %% | %s |\n' \
+      printf '| %s | %s | %s ms | %s MiB | %s MiB | %s MiB | %s MiB | %s | %s %% | %s %% | %s | %s %% |\n' \
         "$n" "$r" "$ready" "$(mib "$(field VmRSS "$line")")" "$(mib "$(field RssAnon "$line")")" \
         "$(mib "$(field RssFile "$line")")" "$(mib "$(field Pss "$line")")" \
         "$(field cpu_ticks "$line")" "$(field cpu_pct "$line")" "$(field cpu_ns_pct "$line")" \
-        "$(field wakeups_s "$line")"
+        "$(field wakeups_s "$line")" "$busy"
     done
     FLOOR_RSS+=("$(summary 'floor exec peak rss' "$out" | cut -d' ' -f1)")
   done
@@ -245,9 +266,10 @@ fi
 if [[ "$PART" != a ]]; then
   note "part B: start-up time against store size ($STORES messages)"
   printf '## Part B: start-up to READY=1 against store size (%s start-ups per home)\n\n' "$RUNS"
-  printf '| messages | home | store.db | ready, median / max | CPU to exit, median | floor: exec `--version`, median | floor: SQLite open, median | ready / exec floor |\n'
-  printf '|---|---|---|---|---|---|---|---|\n'
+  printf '| messages | home | store.db | ready, median / max | CPU to exit, median | floor: exec `--version`, median | floor: SQLite open, median | ready / exec floor | machine busy |\n'
+  printf '|---|---|---|---|---|---|---|---|---|\n'
   IDLE_ROWS=()
+  LOAD_LINES=()
   for m in $STORES; do
     homes=()
     if ((m == 0)); then
@@ -256,12 +278,18 @@ if [[ "$PART" != a ]]; then
         2>"$WORK/init.log" || die "init of the empty home failed: $(cat "$WORK/init.log")"
       homes=(fresh)
     else
+      need_kib=$((m * 12 + 65536))  # both homes and their copies, plus slack
+      avail_kib="$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')"
+      ((avail_kib >= need_kib)) || die "not enough free disk for $m messages: $((avail_kib / 1024)) MiB free, about $((need_kib / 1024)) MiB needed" \
+        "lower --stores, or set TMPDIR to a larger file system"
       note "part B: rogatory-load --messages $m (two daemons; this takes a while)"
       TMPDIR="$WORK" "$LOAD" --messages "$m" --paced 0 --backlog 0 --probes 0 --keep \
         >"$WORK/load-$m.log" 2>&1 || die "rogatory-load --messages $m failed"
       kept="$(sed -n 's/^kept //p' "$WORK/load-$m.log")"
       [[ -d "$kept/load-a" && -d "$kept/load-b" ]] || die "rogatory-load kept no homes"
       note "part B: $(grep '^throughput' "$WORK/load-$m.log")"
+      LOAD_LINES+=("- rogatory-load --messages $m: $(sed -n 's/^throughput: \([0-9]*\) durable.*/\1/p' \
+        "$WORK/load-$m.log") durable receipted msg/s")
       cp -a "$kept/load-a" "$WORK/b-$m-sender"
       cp -a "$kept/load-b" "$WORK/b-$m-receiver"
       rm -rf "$kept"
@@ -274,31 +302,39 @@ if [[ "$PART" != a ]]; then
     for h in "${homes[@]}"; do
       home="$WORK/b-$m-$h"
       out="$WORK/b-$m-$h.out"
+      j0="$(machine_jiffies)"
       "$STARTUP" --home "$home" --runs "$RUNS" --log "$WORK/b-$m-$h.log" >"$out" ||
         die "rogatoryd on the $m-message $h home did not become ready"
+      busy="$(machine_busy "$j0")"
       read -r rmed rmax <<<"$(summary ready "$out")"
       read -r cmed _ <<<"$(summary cpu "$out")"
       read -r fmed _ <<<"$(summary 'floor exec (rogatoryd --version)' "$out")"
       smed="$(sed -n 's/^floor sqlite open: median \([0-9.]*\) ms.*/\1/p' "$out")"
       size="$(stat -c %s "$home/store.db")"
-      printf '| %s | %s | %s MB | %s / %s ms | %s ms | %s ms | %s ms | %s |\n' "$m" "$h" \
+      printf '| %s | %s | %s MB | %s / %s ms | %s ms | %s ms | %s ms | %s | %s %% |\n' "$m" "$h" \
         "$(calc "$size / 1e6" 1)" "$rmed" "$rmax" "$cmed" "$fmed" "$smed" \
-        "$(calc "$rmed / $fmed" 2)"
+        "$(calc "$rmed / $fmed" 2)" "$busy"
       if ((STORE_IDLE_S > 0)); then
+        j0="$(machine_jiffies)"
         "$STARTUP" --home "$home" --runs 1 --idle-s "$STORE_IDLE_S" --settle-s 2 \
           --log "$WORK/b-$m-$h.log" >"$out.idle" || die "rogatoryd on $home did not become ready"
+        busy="$(machine_busy "$j0")"
         line="$(grep '^run 1: idle ' "$out.idle")"
-        IDLE_ROWS+=("$(printf '| %s | %s | %s MiB | %s MiB | %s MiB | %s %% | %s %% | %s |' "$m" "$h" \
+        IDLE_ROWS+=("$(printf '| %s | %s | %s MiB | %s MiB | %s MiB | %s %% | %s %% | %s | %s %% |' "$m" "$h" \
           "$(mib "$(field VmRSS "$line")")" "$(mib "$(field RssAnon "$line")")" \
           "$(mib "$(field RssFile "$line")")" "$(field cpu_pct "$line")" \
-          "$(field cpu_ns_pct "$line")" "$(field wakeups_s "$line")")")
+          "$(field cpu_ns_pct "$line")" "$(field wakeups_s "$line")" "$busy")")
       fi
     done
   done
+  if ((${#LOAD_LINES[@]} > 0)); then
+    printf '\nStores built by (their own rate, a sign of how busy the machine was):\n\n'
+    printf '%s\n' "${LOAD_LINES[@]}"
+  fi
   if ((${#IDLE_ROWS[@]} > 0)); then
     printf '\n### Idle %s s on the same homes (one start each)\n\n' "$STORE_IDLE_S"
-    printf '| messages | home | VmRSS | RssAnon | RssFile | CPU (ticks) | CPU (schedstat) | wake-ups/s |\n'
-    printf '|---|---|---|---|---|---|---|---|\n'
+    printf '| messages | home | VmRSS | RssAnon | RssFile | CPU (ticks) | CPU (schedstat) | wake-ups/s | machine busy |\n'
+    printf '|---|---|---|---|---|---|---|---|---|\n'
     printf '%s\n' "${IDLE_ROWS[@]}"
   fi
   printf '\n'
