@@ -71,6 +71,8 @@ class MemorySampler {
     thread_ = std::thread([this] {
       while (!stop_) {
         Sample();
+        // The sampling period (500 ms), not a wait for a condition: it is
+        // cut into 50 ms steps only so that stopping is prompt.
         for (int i = 0; i < 10 && !stop_; ++i) {
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
@@ -190,7 +192,9 @@ int Run(const Args& args) {
   }
   const double t_start = Seconds(phase);
   MemorySampler memory(pids);
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // settle: idle figures below
+  // A measuring interval, not a wait: the daemons are ready (Start waited
+  // for each); the idle memory figure is taken after 2 s of idleness.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   memory.Sample();
   int64_t idle_rss_kb = 0;
   for (pid_t p : pids) idle_rss_kb += ProcKb(p, "status", "VmRSS");
